@@ -1,0 +1,579 @@
+"""The arbiter owns the watchers, the sockets, the event publisher and the controller."""
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+import zmq
+import zmq.asyncio
+
+from circus import __version__
+from circus import options as option_table
+from circus.childwatch import ChildWatcher, become_subreaper
+from circus.exc import AlreadyExist, MessageError
+from circus.pidfile import Pidfile
+from circus.reload_plan import plan_reload, uses_socket
+from circus.sockets import CircusSocket, CircusSockets
+from circus.watcher import Watcher, add_pythonpath_to_sys_path
+
+logger = logging.getLogger("circus.arbiter")
+
+DEFAULTS = option_table.defaults("circus")
+
+
+class Arbiter:
+    """Supervises watchers; see spec/python-api.md §2 for the contract."""
+
+    def __init__(
+        self,
+        watchers,
+        endpoint,
+        pubsub_endpoint,
+        check_delay=1.0,
+        prereload_fn=None,
+        context=None,
+        loop=None,
+        statsd=False,
+        stats_endpoint=None,
+        statsd_close_outputs=False,
+        multicast_endpoint=None,
+        plugins=None,
+        sockets=None,
+        warmup_delay=0,
+        httpd=False,
+        httpd_host="localhost",
+        httpd_port=8080,
+        httpd_close_outputs=False,
+        debug=False,
+        debug_gc=False,
+        ssh_server=None,
+        proc_name="circusd",
+        pidfile=None,
+        loglevel=None,
+        logoutput=None,
+        loggerconfig=None,
+        fqdn_prefix=None,
+        umask=None,
+        endpoint_owner=None,
+    ):
+        self.watchers = []
+        self._watchers_by_name = {}
+        self.endpoint = endpoint
+        self.pubsub_endpoint = pubsub_endpoint
+        self.multicast_endpoint = multicast_endpoint
+        self.stats_endpoint = stats_endpoint
+        self.statsd = statsd
+        self.statsd_close_outputs = statsd_close_outputs
+        self.check_delay = check_delay
+        self.warmup_delay = warmup_delay
+        self.prereload_fn = prereload_fn
+        self.context = context
+        self.loop = loop
+        self.plugins = plugins or []
+        self.httpd = httpd
+        self.httpd_host = httpd_host
+        self.httpd_port = httpd_port
+        self.httpd_close_outputs = httpd_close_outputs
+        self.debug = debug
+        self.debug_gc = debug_gc
+        self.ssh_server = ssh_server
+        self.proc_name = proc_name
+        self.pidfile = pidfile
+        self.loglevel = loglevel
+        self.logoutput = logoutput
+        self.loggerconfig = loggerconfig
+        self.umask = umask
+        self.endpoint_owner = endpoint_owner
+        self.pid = os.getpid()
+        fqdn = socket.getfqdn()
+        self.fqdn = "%s@%s" % (fqdn_prefix, fqdn) if fqdn_prefix else fqdn
+        self.sockets = CircusSockets(sockets or [])
+        self.config_file = None
+        self._cfg = None
+        self.ctrl = None
+        self.evpub_socket = None
+        self.child_watcher = None
+        self._pidfile = None
+        self._changing = None
+        self._stopped = None
+        self._running = False
+        self._stopping = False
+        self._restarting = False
+        self._check_task = None
+        self._owns_context = False
+        for watcher in watchers:
+            self._register(watcher)
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def load_from_config(cls, config_file, loop=None):
+        """Build an arbiter from an ini file (raises ConfigError on a bad file)."""
+        from circus.config import get_config
+
+        cfg = get_config(config_file)
+        arbiter = cls.from_config(cfg, loop=loop)
+        return arbiter
+
+    @classmethod
+    def from_config(cls, cfg, loop=None):
+        circus = cfg["circus"]
+        watchers = [build_watcher(w) for w in cfg["watchers"]]
+        sockets = [CircusSocket.load_from_config(s) for s in cfg["sockets"]]
+        arbiter = cls(
+            watchers,
+            circus["endpoint"],
+            circus["pubsub_endpoint"],
+            check_delay=circus["check_delay"],
+            loop=loop,
+            statsd=circus["statsd"],
+            stats_endpoint=circus["stats_endpoint"],
+            statsd_close_outputs=circus["statsd_close_outputs"],
+            multicast_endpoint=circus["multicast_endpoint"],
+            plugins=cfg.get("plugins", []),
+            sockets=sockets,
+            warmup_delay=circus["warmup_delay"],
+            httpd=circus["httpd"],
+            httpd_host=circus["httpd_host"],
+            httpd_port=circus["httpd_port"],
+            httpd_close_outputs=circus["httpd_close_outputs"],
+            debug=circus["debug"],
+            debug_gc=circus["debug_gc"],
+            pidfile=circus["pidfile"],
+            loglevel=circus["loglevel"],
+            logoutput=circus["logoutput"],
+            loggerconfig=circus["loggerconfig"],
+            fqdn_prefix=circus["fqdn_prefix"],
+            umask=circus["umask"],
+            endpoint_owner=circus["endpoint_owner"],
+        )
+        arbiter.config_file = cfg.get("config_file")
+        arbiter._cfg = cfg
+        return arbiter
+
+    def _register(self, watcher):
+        key = watcher.name.lower()
+        if key in self._watchers_by_name:
+            raise AlreadyExist("watcher %r already exists" % watcher.name)
+        watcher.arbiter = self
+        watcher.sockets = self.sockets
+        self.watchers.append(watcher)
+        self._watchers_by_name[key] = watcher
+
+    def _unregister(self, watcher):
+        self.watchers.remove(watcher)
+        del self._watchers_by_name[watcher.name.lower()]
+
+    # -- queries ------------------------------------------------------------
+
+    @property
+    def running(self):
+        return self._running
+
+    @property
+    def endpoint_owner_mode(self):
+        return bool(self.endpoint_owner) and str(self.endpoint).startswith("ipc://")
+
+    def get_watcher(self, name):
+        """The watcher called ``name`` (case-insensitive); KeyError if none."""
+        return self._watchers_by_name[name.lower()]
+
+    def iter_watchers(self, reverse=True):
+        """Watchers by priority, highest first (``reverse=False``: lowest first)."""
+        return sorted(self.watchers, key=lambda w: w.priority, reverse=reverse)
+
+    def statuses(self):
+        return {w.name: w.status() for w in self.watchers}
+
+    def numprocesses(self):
+        return sum(len(w) for w in self.watchers)
+
+    def numwatchers(self):
+        return len(self.watchers)
+
+    def get_socket(self, name):
+        return self.sockets.get(name)
+
+    def publish(self, topic, payload):
+        """Send ``[topic, json]`` on the event channel; never blocks."""
+        if self.evpub_socket is None:
+            return
+        frames = [topic.encode("utf-8"), json.dumps(payload).encode("utf-8")]
+        try:
+            zmq.Socket.send_multipart(self.evpub_socket, frames, zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            logger.debug("event %s not published: %s", topic, exc)
+
+    # -- running ------------------------------------------------------------
+
+    def start(self, cb=None):
+        """Run the arbiter.
+
+        Without an event loop running in this thread (and no ``loop`` given)
+        this blocks until the arbiter stops and returns True when circusd must
+        restart from its config. Otherwise it returns a coroutine that
+        finishes once every watcher is started.
+        """
+        if self.loop is not None or _loop_running():
+            return self._start(cb)
+        return asyncio.run(self._run(cb))
+
+    async def _run(self, cb=None):
+        self._stopped = asyncio.Event()
+        try:
+            await self._start(cb)
+        except BaseException:
+            await self._emergency_stop()
+            raise
+        await self._stopped.wait()
+        return self._restarting
+
+    async def _start(self, cb=None):
+        loop = asyncio.get_running_loop()
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+        self._changing = asyncio.Lock()
+        if self.debug_gc:
+            gc.set_debug(gc.DEBUG_LEAK)
+        if self.umask is not None:
+            os.umask(self.umask)
+        if self.pidfile:
+            self._pidfile = Pidfile(self.pidfile)
+            self._pidfile.create()
+        self.child_watcher = ChildWatcher(loop)
+        self.child_watcher.start()
+        if self.child_watcher.reaps_all_children:
+            become_subreaper()
+            self._install_signal_handlers(loop)
+        if self.context is None:
+            self.context = zmq.asyncio.Context()
+            self._owns_context = True
+        self.evpub_socket = self.context.socket(zmq.PUB)
+        self.evpub_socket.linger = 0
+        _bind(self.evpub_socket, self.pubsub_endpoint, "pub/sub")
+        self.sockets.bind_and_listen_all()
+        for sock in self.sockets.values():
+            logger.info("socket %r listening at %s", sock.name, sock.location)
+        if self.endpoint:
+            from circus.controller import Controller
+
+            self.ctrl = Controller(self, self.endpoint, self.context, endpoint_owner=self.endpoint_owner)
+            await self.ctrl.start()
+        self._running = True
+        logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
+        await self.start_watchers()
+        self._check_task = asyncio.ensure_future(self._periodic_check())
+        if cb is not None:
+            cb(self)
+
+    def _install_signal_handlers(self, loop):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        # Default actions would kill circusd and orphan every child.
+        for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+            loop.add_signal_handler(sig, self._on_ignored_signal, sig)
+
+    def _remove_signal_handlers(self):
+        loop = asyncio.get_running_loop()
+        for sig in (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGQUIT,
+            signal.SIGHUP,
+            signal.SIGUSR1,
+            signal.SIGUSR2,
+            signal.SIGWINCH,
+        ):
+            loop.remove_signal_handler(sig)
+
+    def _on_stop_signal(self, sig):
+        logger.info("got %s, stopping", signal.Signals(sig).name)
+        asyncio.ensure_future(self.stop())
+
+    def _on_hup(self):
+        logger.info("got SIGHUP, reloading the configuration")
+        asyncio.ensure_future(self._reload_logged())
+
+    async def _reload_logged(self):
+        try:
+            if self.config_file:
+                await self.reload_from_config()
+            else:
+                await self.reload()
+        except Exception as exc:
+            logger.error("reload failed, nothing changed: %s", exc)
+
+    def _on_ignored_signal(self, sig):
+        logger.info("got %s, ignored", signal.Signals(sig).name)
+
+    async def _periodic_check(self):
+        """Safety net: reap anything missed and bring watchers back to their count."""
+        while True:
+            await asyncio.sleep(self.check_delay)
+            if self.child_watcher.reaps_all_children:
+                self.child_watcher.reap_all()
+            for watcher in self.watchers:
+                if watcher.needs_manage():
+                    asyncio.ensure_future(watcher.manage_processes())
+
+    async def start_watchers(self):
+        """Start every autostart watcher, highest priority first."""
+        for index, watcher in enumerate(self.iter_watchers()):
+            if not watcher.autostart:
+                continue
+            if index and self.warmup_delay > 0:
+                await asyncio.sleep(self.warmup_delay)
+            await watcher.start()
+
+    async def stop_watchers(self):
+        """Stop every watcher, lowest priority first; equal priorities together."""
+        groups = {}
+        for watcher in self.watchers:
+            groups.setdefault(watcher.priority, []).append(watcher)
+        for priority in sorted(groups):
+            await asyncio.gather(*(w.stop() for w in groups[priority]))
+
+    async def stop(self):
+        """Stop every watcher, close everything, end :meth:`start`."""
+        if not self._running or self._stopping:
+            return
+        self._stopping = True
+        async with self._changing:
+            await self._shutdown()
+
+    async def _shutdown(self):
+        if self._check_task is not None:
+            self._check_task.cancel()
+        await self.stop_watchers()
+        if self.ctrl is not None:
+            self.ctrl.stop()
+        self._running = False
+        self._close_resources()
+        if self._stopped is not None:
+            self._stopped.set()
+        logger.info("arbiter stopped")
+
+    def _close_resources(self):
+        if self.evpub_socket is not None:
+            self.evpub_socket.close()
+            self.evpub_socket = None
+        self.sockets.close_all()
+        if self.child_watcher is not None:
+            if self.child_watcher.reaps_all_children:
+                self._remove_signal_handlers()
+            self.child_watcher.stop()
+        if self._owns_context:
+            self.context.term()
+            self.context = None
+            self._owns_context = False
+        if self._pidfile is not None:
+            self._pidfile.unlink()
+
+    async def _emergency_stop(self):
+        """After a failed start: kill whatever was started, close what was opened."""
+        for watcher in self.watchers:
+            watcher.graceful_timeout = 0
+            try:
+                await watcher.stop()
+            except Exception:
+                logger.exception("%s: error during emergency stop", watcher.name)
+        if self.ctrl is not None:
+            self.ctrl.stop()
+        self._running = False
+        self._close_resources()
+
+    async def restart(self, inside_circusd=False):
+        """Stop and start every watcher; inside circusd, rebuild from the config file."""
+        if inside_circusd:
+            self._restarting = True
+            await self.stop()
+            return
+        async with self._changing:
+            await self.stop_watchers()
+            await self.start_watchers()
+
+    async def reload(self, graceful=True, sequential=False):
+        """Reload every watcher, highest priority first."""
+        from circus.logsetup import reopen_log_files
+
+        reopen_log_files()
+        if self.prereload_fn is not None:
+            self.prereload_fn(self)
+        for watcher in self.iter_watchers():
+            await watcher.reload(graceful=graceful, sequential=sequential)
+
+    # -- watchers at runtime ------------------------------------------------
+
+    def add_watcher(self, name, cmd, **options):
+        """Create and register a watcher (not started); publishes ``add``."""
+        if name.lower() in self._watchers_by_name:
+            raise AlreadyExist("watcher %r already exists" % name)
+        watcher = build_watcher(dict(options, name=name, cmd=cmd))
+        self._register(watcher)
+        watcher.notify_event("add", {"time": time.time()})
+        return watcher
+
+    async def rm_watcher(self, name, nostop=False):
+        """Unregister a watcher, publish ``remove``, then stop it unless ``nostop``."""
+        try:
+            watcher = self.get_watcher(name)
+        except KeyError:
+            raise MessageError("program %s not found" % name) from None
+        self._unregister(watcher)
+        watcher.notify_event("remove", {"time": time.time()})
+        if nostop:
+            for pid in watcher.pids:
+                self.child_watcher.forget(pid)
+            return
+        await watcher.stop()
+
+    # -- configuration reload -----------------------------------------------
+
+    async def reload_from_config(self, config_file=None):
+        """Re-read the config file and apply only the difference.
+
+        Everything that can fail (reading the file, building the new
+        watchers, binding the new sockets) happens before anything running is
+        touched, so a bad file leaves the system exactly as it was.
+        """
+        from circus.config import get_config
+
+        if self._changing.locked():
+            logger.info("another arbiter-wide change is in progress, waiting for it")
+        async with self._changing:
+            new_cfg = get_config(config_file or self.config_file)
+            plan = plan_reload(self._cfg, new_cfg)
+            for key in plan.circus_needs_restart:
+                logger.warning("[circus] %s changed: it takes effect after a restart", key)
+            new_watchers = {w["name"].lower(): w for w in new_cfg["watchers"]}
+            built = {
+                name: build_watcher(new_watchers[name])
+                for name in plan.watchers_added + plan.watchers_replaced
+            }
+            new_sockets = {s["name"]: s for s in new_cfg["sockets"]}
+            fresh = CircusSockets(
+                CircusSocket.load_from_config(new_sockets[name])
+                for name in plan.sockets_added + plan.sockets_changed
+            )
+            fresh.bind_and_listen_all()
+            await self._apply(plan, new_cfg, built, fresh)
+            return plan
+
+    async def _apply(self, plan, new_cfg, built, fresh):
+        for key, value in plan.circus_applied.items():
+            setattr(self, key, value)
+        for name in plan.watchers_removed + plan.watchers_replaced:
+            watcher = self.get_watcher(name)
+            self._unregister(watcher)
+            if name in plan.watchers_removed:
+                watcher.notify_event("remove", {"time": time.time()})
+            await watcher.stop()
+        for name in plan.sockets_removed + plan.sockets_changed:
+            self.sockets.pop(name).close()
+        for name, sock in fresh.items():
+            self.sockets[name] = sock
+            logger.info("socket %r listening at %s", name, sock.location)
+        for name, size in plan.watchers_resized.items():
+            await self.get_watcher(name).set_numprocesses(size)
+        for name in sorted(built, key=lambda n: -built[n].priority):
+            watcher = built[name]
+            self._register(watcher)
+            if name in plan.watchers_added:
+                watcher.notify_event("add", {"time": time.time()})
+            if watcher.autostart:
+                await watcher.start()
+        for watcher in self.watchers:
+            if any(uses_socket(watcher._cfg or {}, s) for s in fresh) and watcher.name.lower() not in built:
+                await watcher.restart()
+        self._cfg = new_cfg
+        logger.info(
+            "configuration reloaded: %d added, %d removed, %d replaced, %d resized",
+            len(plan.watchers_added),
+            len(plan.watchers_removed),
+            len(plan.watchers_replaced),
+            len(plan.watchers_resized),
+        )
+
+
+def build_watcher(cfg):
+    """A Watcher from one watcher dict of the config loader."""
+    cfg = dict(cfg)
+    add_pythonpath_to_sys_path(cfg.get("env"))
+    watcher = Watcher.load_from_config(cfg)
+    return watcher
+
+
+def _bind(sock, endpoint, what):
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        raise OSError("cannot bind the %s endpoint %s: %s" % (what, endpoint, exc)) from None
+
+
+def _loop_running():
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class ThreadedArbiter(Arbiter):
+    """An arbiter running its own event loop in a background thread.
+
+    ``start()`` returns once every watcher is started (or raises what the
+    start raised); ``stop()`` may be called from any thread and returns once
+    everything is stopped.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._thread = None
+        self._thread_loop = None
+        self._ready = threading.Event()
+        self._error = None
+
+    def start(self, cb=None):
+        self._thread = threading.Thread(target=self._thread_main, args=(cb,), daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+
+    def _thread_main(self, cb):
+        asyncio.run(self._thread_run(cb))
+
+    async def _thread_run(self, cb):
+        self._thread_loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        try:
+            await self._start(cb)
+        except BaseException as exc:
+            self._error = exc
+            await self._emergency_stop()
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stopped.wait()
+
+    def stop(self):
+        if self._thread is None or self._thread_loop is None or not self._thread.is_alive():
+            return
+        future = asyncio.run_coroutine_threadsafe(Arbiter.stop(self), self._thread_loop)
+        future.result()
+        self._thread.join()
+
+    def join(self, timeout=None):
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def is_alive(self):
+        return self._thread is not None and self._thread.is_alive()

@@ -1,0 +1,188 @@
+"""circusd: run an arbiter from an ini file."""
+
+import argparse
+import os
+import resource
+import sys
+
+from circus import __version__, logger
+from circus.exc import ConfigError
+from circus.pidfile import Pidfile, PidfileInUse
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description="Run circus.")
+    parser.add_argument("config", nargs="?", help="configuration file")
+    parser.add_argument(
+        "--log-level",
+        dest="loglevel",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="log level (beats [circus] loglevel; default info)",
+    )
+    parser.add_argument(
+        "--log-output",
+        dest="logoutput",
+        help="'-' for stdout, a file path, or syslog://host[:port]?facility",
+    )
+    parser.add_argument(
+        "--logger-config", dest="loggerconfig", help="a logging config file (.ini, .json, .yaml)"
+    )
+    parser.add_argument("--daemon", action="store_true", help="run in the background")
+    parser.add_argument("--pidfile", help="file holding circusd's pid")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def fail(message, notify=None):
+    """One line on stderr (or to the waiting parent of a daemon), exit 1."""
+    if notify is not None:
+        notify.error(message)
+    print("circusd: error: %s" % message, file=sys.stderr)
+    sys.exit(1)
+
+
+class DaemonNotifier:
+    """Tells the foreground parent of ``--daemon`` whether the start worked."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def _send(self, text):
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, text.encode("utf-8", "replace"))
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+    def ready(self, arbiter=None):
+        self._send("ok")
+
+    def error(self, message):
+        self._send("error: %s" % message)
+
+
+def daemonize():
+    """Detach (double fork, setsid); the parent exits with the daemon's start status."""
+    read_fd, write_fd = os.pipe()
+    if os.fork() > 0:
+        os.close(write_fd)
+        chunks = []
+        while True:
+            chunk = os.read(read_fd, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        status = b"".join(chunks).decode("utf-8", "replace")
+        if status == "ok":
+            os._exit(0)
+        print("circusd: %s" % (status or "error: the daemon died while starting"), file=sys.stderr)
+        os._exit(1)
+    os.close(read_fd)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    return DaemonNotifier(write_fd)
+
+
+def raise_fd_limit():
+    """Supervising many workers takes many fds: use the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def configure_logging(args, circus_cfg):
+    from circus.logsetup import configure_logger
+
+    configure_logger(
+        logger,
+        level=args.loglevel or circus_cfg["loglevel"],
+        output=args.logoutput or circus_cfg["logoutput"],
+        loggerconfig=args.loggerconfig or circus_cfg["loggerconfig"],
+    )
+
+
+def check_pidfile(path):
+    """Refuse early (before detaching) when a live process holds the pid file."""
+    pidfile = Pidfile(path)
+    old = pidfile._read()
+    if old and old != os.getpid():
+        try:
+            os.kill(old, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        raise PidfileInUse("pid file %s is held by the running process %d" % (pidfile.path, old))
+
+
+def load(config_file):
+    from circus.config import get_config
+
+    return get_config(config_file)
+
+
+def run(args, cfg, notify):
+    """Build and run arbiters until one ends without asking for a restart."""
+    from circus.arbiter import Arbiter
+
+    while True:
+        try:
+            arbiter = Arbiter.from_config(cfg)
+        except (ValueError, KeyError, ImportError) as exc:
+            fail(str(exc), notify)
+        if args.pidfile:
+            arbiter.pidfile = args.pidfile
+        arbiter.proc_name = "circusd"
+        try:
+            restart = arbiter.start(cb=notify.ready if notify else None)
+        except (OSError, PidfileInUse) as exc:
+            fail(str(exc), notify)
+        if not restart:
+            return
+        logger.info("restarting from %s", args.config)
+        cfg = load(args.config)
+        notify = None
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(__version__)
+        return 0
+    if args.config is None:
+        parser.print_usage()
+        return 0
+    try:
+        cfg = load(args.config)
+        pidfile = args.pidfile or cfg["circus"]["pidfile"]
+        if pidfile:
+            check_pidfile(pidfile)
+            args.pidfile = pidfile
+        configure_logging(args, cfg["circus"])
+    except (ConfigError, PidfileInUse, ValueError) as exc:
+        fail(str(exc))
+    notify = daemonize() if args.daemon else None
+    raise_fd_limit()
+    try:
+        from setproctitle import setproctitle
+
+        setproctitle("circusd")
+    except ImportError:
+        pass
+    run(args, cfg, notify)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""The commands of the control protocol: one module per command.
+
+A command is a subclass of :class:`Command` that sets ``name``; defining it
+registers it (``__init_subclass__``). The class holds both halves:
+
+* client half (circusctl): ``message(*args, **opts)`` turns command-line
+  words and flags into a request dict, ``console_msg(reply)`` turns an ok
+  reply into the text circusctl prints;
+* daemon half (circusd): ``validate(props)`` checks the request's shape,
+  ``prepare(arbiter, props)`` refuses what cannot run and returns the reply
+  keys or, for a long-running command, an awaitable of them;
+  ``async execute(arbiter, props)`` does both and awaits the result (for
+  callers inside circusd, such as its signal handlers).
+
+The docstring is the help text (``circusctl help CMD``, docs/commands.rst).
+
+This package imports nothing heavy at load time: ``circusctl`` loads every
+command module, and must start fast.
+"""
+
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, Optional, Tuple
+
+from circus import exc  # a module reference: circus.exc imports our errors module
+
+_REGISTRY: Dict[str, "Command"] = {}
+_LOADED = False
+
+# Modules of this package that are not commands.
+_NOT_COMMANDS = {"errors"}
+
+
+def get_commands() -> Dict[str, "Command"]:
+    """``{name: Command instance}`` of every command, importing them on first use."""
+    global _LOADED
+    if not _LOADED:
+        for module in pkgutil.iter_modules(__path__):
+            if module.name not in _NOT_COMMANDS:
+                importlib.import_module("%s.%s" % (__name__, module.name))
+        _LOADED = True
+    return _REGISTRY
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A circusctl option of one command (``--waiting``, ``--match glob``).
+
+    ``kind`` bool gives a switch; any other kind takes a value converted by
+    it. The parsed value reaches ``Command.message`` as ``opts[name]``.
+    """
+
+    name: str
+    help: str
+    kind: type = bool
+    default: Any = None
+    choices: Optional[Tuple[str, ...]] = None
+    metavar: Optional[str] = None
+
+
+WAITING = Flag("waiting", "wait for the end of the operation and print its result")
+MATCH = Flag(
+    "match",
+    "how NAME selects watchers (default: glob)",
+    kind=str,
+    default="glob",
+    choices=("simple", "glob", "regex"),
+)
+
+
+class Command:
+    """Base class: see the module docstring."""
+
+    name: ClassVar[str] = ""
+    properties: ClassVar[Tuple[str, ...]] = ()  # required properties
+    options: ClassVar[Tuple[Flag, ...]] = ()  # circusctl flags
+    waiting: ClassVar[bool] = False  # long-running: honours properties.waiting
+    usage: ClassVar[str] = ""  # positional arguments, for circusctl's help
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            _REGISTRY[cls.name] = cls()
+
+    # -- help ------------------------------------------------------------------
+
+    @property
+    def help(self) -> str:
+        return inspect.cleandoc(self.__doc__ or self.name)
+
+    @property
+    def summary(self) -> str:
+        return self.help.splitlines()[0].strip().rstrip(".")
+
+    # -- client half -------------------------------------------------------------
+
+    def make_message(self, **props) -> dict:
+        """The request of this command with ``props`` (None values left out)."""
+        from circus.client import make_message
+
+        return make_message(self.name, **{k: v for k, v in props.items() if v is not None})
+
+    def message(self, *args, **opts) -> dict:
+        """The request for circusctl words ``args`` and flags ``opts``.
+
+        Default: one positional argument per required property, and the
+        flags as properties. Raises ArgumentError on a wrong argument count.
+        """
+        if len(args) != len(self.properties):
+            raise exc.ArgumentError("Invalid number of arguments")
+        return self.make_message(**dict(zip(self.properties, args)), **opts)
+
+    def console_msg(self, reply: dict) -> str:
+        """The text circusctl prints for an ok ``reply``."""
+        return "ok"
+
+    def console_error(self, reply: dict) -> str:
+        """The text circusctl prints (on stderr) for an error ``reply``."""
+        return "error: %s" % reply.get("reason", "unknown error")
+
+    # -- daemon half -------------------------------------------------------------
+
+    def validate(self, props: dict) -> None:
+        """Raise MessageError unless ``props`` has the required properties."""
+        for key in self.properties:
+            if key not in props:
+                raise exc.MessageError("message invalid %r is missing" % key)
+        if self.waiting:
+            optional(props, "waiting", bool)
+
+    def prepare(self, arbiter, props: dict):
+        """Start the work: return the reply keys, or an awaitable of them.
+
+        Everything that can be refused (a bad name, a duplicate) is refused
+        here, and quick changes are made here; the long part (stopping,
+        spawning) is returned as an awaitable. The controller awaits it only
+        when the request says ``waiting``, otherwise it answers at once and
+        lets the awaitable run in the background.
+        """
+        raise NotImplementedError(self.name)
+
+    async def execute(self, arbiter, props: dict) -> Optional[dict]:
+        """Validate, prepare and finish the command; return the reply keys."""
+        self.validate(props)
+        outcome = self.prepare(arbiter, props)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        return outcome
+
+
+# -- helpers for the daemon half ---------------------------------------------------
+
+_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def _describe(types):
+    return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+
+
+def optional(props: dict, key: str, *types, default=None):
+    """``props[key]`` if present and not null, checked against ``types``; else ``default``.
+
+    ``bool`` is never taken for ``int`` (JSON ``true`` is not 1), and an
+    ``int`` is fine where a ``float`` is expected.
+    """
+    value = props.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types) or (float in types and isinstance(value, int))
+    if not ok:
+        raise exc.MessageError(
+            "message invalid: %r must be %s, got %r" % (key, _describe(types), value)
+        )
+    return value
+
+
+def required(props: dict, key: str, *types):
+    """``props[key]``, which must be present, checked as in :func:`optional`."""
+    if props.get(key) is None:
+        raise exc.MessageError("message invalid %r is missing" % key)
+    return optional(props, key, *types)
+
+
+def find_watcher(arbiter, name):
+    """The watcher called ``name`` (any case); MessageError if there is none."""
+    try:
+        return arbiter.get_watcher(name)
+    except KeyError:
+        raise exc.MessageError("program %s not found" % name) from None
+
+
+def check_signal(value, key="signum"):
+    """A signal number from a number or a name; MessageError if unknown."""
+    from circus.convert import to_signum
+
+    try:
+        return to_signum(value)
+    except ValueError as error:
+        raise exc.MessageError("signal invalid: %r: %s" % (key, error)) from None
+
+
+def check_watcher_options(options: dict) -> dict:
+    """Check ``add``/``set`` options against the option table; return checked values."""
+    from circus import options as table
+
+    checked = {}
+    for key, value in options.items():
+        row = table.settable(key)
+        if row is None:
+            if table.lookup("watcher", key) is not None:
+                raise exc.MessageError(
+                    "%r cannot be changed on a live watcher: edit the config and "
+                    "use reloadconfig" % key
+                )
+            raise exc.MessageError("unknown key %r" % key)
+        try:
+            checked[key] = row.check(value)
+        except (TypeError, ValueError) as error:
+            raise exc.MessageError("invalid value for %r: %s" % (key, error)) from None
+    return checked
+
+
+def check_owner(arbiter, uid) -> None:
+    """In endpoint_owner mode, refuse a ``uid`` other than the owner's.
+
+    Whoever may use the control socket must not run processes as someone
+    else. Names and numbers of the same user are the same uid.
+    """
+    if not getattr(arbiter, "endpoint_owner_mode", False):
+        return
+    from circus.convert import to_uid
+
+    owner = arbiter.endpoint_owner
+    try:
+        same = uid is not None and to_uid(uid) == to_uid(owner)
+    except ValueError:
+        same = False
+    if not same:
+        raise exc.MessageError("uid does not match endpoint_owner (%s)" % owner)
+
+
+def match_watchers(arbiter, pattern: str, method: str = "glob"):
+    """Watchers whose name matches ``pattern`` (case-insensitive), in priority order.
+
+    ``simple`` is an exact name, ``glob`` an fnmatch pattern, ``regex`` a
+    regular expression matched at the start of the name. No match is a
+    MessageError, as is an unknown method or a bad regular expression.
+    """
+    if method == "simple":
+        return [find_watcher(arbiter, pattern)]
+    if method == "glob":
+        import fnmatch
+
+        def matches(name):
+            return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+    elif method == "regex":
+        import re
+
+        try:
+            regex = re.compile(pattern, re.IGNORECASE)
+        except re.error as error:
+            raise exc.MessageError("invalid regex %r: %s" % (pattern, error)) from None
+
+        def matches(name):
+            return regex.match(name) is not None
+
+    else:
+        raise exc.MessageError("unknown match method %s" % method)
+    found = [w for w in arbiter.iter_watchers() if matches(w.name)]
+    if not found:
+        raise exc.MessageError("program %s not found" % pattern)
+    return found
+
+
+# -- helpers for the client half -----------------------------------------------------
+
+
+def format_info(info) -> str:
+    """One process line: ``<pid>  <cmdline> <user> <nice> <rss> <vms> <cpu> <mem> <ctime>``."""
+    if not isinstance(info, dict):
+        return str(info)  # "No such process (stopped?)"
+    fields = ("cmdline", "username", "nice", "mem_info1", "mem_info2", "cpu", "mem", "ctime")
+    return "%s  %s" % (info.get("pid"), " ".join(str(info.get(f, "N/A")) for f in fields))
+
+
+def int_arg(value: str, what: str) -> int:
+    """A command-line word as an int; ArgumentError naming ``what`` otherwise."""
+    try:
+        return int(value)
+    except ValueError:
+        raise exc.ArgumentError("%s must be an integer, got %r" % (what, value)) from None
+
+
+async def as_key(key: str, awaitable):
+    """``{key: await awaitable}``: a long part whose result is one reply key."""
+    return {key: await awaitable}
+
+
+async def discard(awaitable):
+    """Await ``awaitable`` for its effect; the reply has no result keys."""
+    await awaitable

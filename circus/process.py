@@ -1,0 +1,343 @@
+"""One supervised child process.
+
+A Process spawns its command at construction (unless ``spawn=False``) in its
+own session and process group, so that the whole group can be signalled and
+nothing it forks outlives a stop. Its exit is reported by the arbiter's child
+watcher through :meth:`Process.exited`; the return code is kept from the reap,
+never asked of the kernel again.
+"""
+
+import logging
+import os
+import resource
+import shlex
+import signal
+import subprocess
+import time
+
+import psutil
+
+from circus.procinfo import get_info
+from circus.states import PROCESS_EDGES, ProcessState, check_edge
+from circus.substitute import expand_command
+
+logger = logging.getLogger("circus.process")
+
+# Status constants of the public API.
+RUNNING = 0
+DEAD_OR_ZOMBIE = 1
+UNEXISTING = 2
+OTHER = 3
+
+_RLIMIT_INFINITY = resource.RLIM_INFINITY
+
+
+def _rlimit_setter(rlimits):
+    """A preexec function applying ``{'nofile': 1024, 'core': None}`` (None = unlimited)."""
+    pairs = []
+    for name, value in rlimits.items():
+        res = getattr(resource, "RLIMIT_%s" % name.upper())
+        if value is None:
+            soft, hard = resource.getrlimit(res)
+            value = hard if res == resource.RLIMIT_NOFILE else _RLIMIT_INFINITY
+        pairs.append((res, (value, value)))
+
+    def apply():
+        for res, limits in pairs:
+            resource.setrlimit(res, limits)
+
+    return apply
+
+
+def _supplementary_groups(uid, gid):
+    """Groups of the user ``uid`` (as initgroups would set them)."""
+    import pwd
+
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return [gid]
+    return os.getgrouplist(name, gid)
+
+
+class Process:
+    """A child process of a watcher.
+
+    ``sockets`` maps socket names to fds for ``$(circus.sockets.NAME)``;
+    ``pass_fds`` are the fds the child keeps (``use_sockets``); every other fd
+    but 0, 1 and 2 is closed in the child.
+    """
+
+    def __init__(
+        self,
+        name,
+        wid,
+        cmd,
+        args=None,
+        working_dir=None,
+        shell=False,
+        uid=None,
+        gid=None,
+        env=None,
+        rlimits=None,
+        executable=None,
+        use_fds=False,
+        watcher=None,
+        spawn=True,
+        pipe_stdout=False,
+        pipe_stderr=False,
+        close_child_stdin=True,
+        close_child_stdout=False,
+        close_child_stderr=False,
+        shell_args=None,
+        umask=None,
+        sockets=None,
+        pass_fds=(),
+        stdin_fd=None,
+        variables=None,
+    ):
+        self.name = name
+        self.wid = wid
+        self.cmd = cmd
+        self.args = args
+        self.working_dir = working_dir or os.getcwd()
+        self.shell = shell
+        self.shell_args = shell_args
+        self.uid = uid
+        self.gid = gid
+        self.env = env
+        self.rlimits = rlimits or {}
+        self.executable = executable
+        self.use_fds = use_fds
+        self.watcher = watcher
+        self.pipe_stdout = pipe_stdout
+        self.pipe_stderr = pipe_stderr
+        self.close_child_stdin = close_child_stdin
+        self.close_child_stdout = close_child_stdout
+        self.close_child_stderr = close_child_stderr
+        self.umask = umask
+        self.sockets = sockets or {}
+        self.pass_fds = tuple(pass_fds)
+        self.stdin_fd = stdin_fd
+        self.variables = variables or {}
+        self.state = ProcessState.RUNNING
+        self.exit_code = None
+        self.started = None
+        self.stopped_at = None
+        self._popen = None
+        self._psutil = None
+        if spawn:
+            self.spawn()
+
+    # -- spawning -----------------------------------------------------------
+
+    def format_args(self):
+        """The argv to execute, with every ``$(circus.*)`` variable substituted."""
+
+        def expand(text):
+            return expand_command(
+                text, wid=self.wid, sockets=self.sockets, watcher_vars=self.variables
+            )
+
+        cmd = expand(self.cmd)
+        if isinstance(self.args, (list, tuple)):
+            extra = [expand(str(arg)) for arg in self.args]
+        elif self.args:
+            extra = shlex.split(expand(self.args))
+        else:
+            extra = []
+        if self.shell:
+            # The shell gets the whole command line, operators included.
+            line = " ".join([cmd] + [shlex.quote(arg) for arg in extra])
+            argv = ["/bin/sh", "-c", line]
+            if self.shell_args:
+                argv += shlex.split(expand(self.shell_args))
+            return argv
+        return shlex.split(cmd) + extra
+
+    def spawn(self):
+        """Start the child; raises OSError (or ValueError) when it cannot be executed."""
+        argv = self.format_args()
+        if not argv:
+            raise ValueError("empty command")
+        kwargs = dict(
+            executable=self.executable,
+            cwd=self.working_dir,
+            env=self.env,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=self.pass_fds,
+        )
+        if self.stdin_fd is not None:
+            kwargs["stdin"] = self.stdin_fd
+        elif self.close_child_stdin:
+            kwargs["stdin"] = subprocess.DEVNULL
+        kwargs["stdout"] = self._output_target(self.pipe_stdout, self.close_child_stdout)
+        kwargs["stderr"] = self._output_target(self.pipe_stderr, self.close_child_stderr)
+        if self.umask is not None:
+            kwargs["umask"] = self.umask
+        if self.rlimits:
+            kwargs["preexec_fn"] = _rlimit_setter(self.rlimits)
+        self._add_identity(kwargs)
+        self._popen = subprocess.Popen(argv, **kwargs)
+        self.started = time.time()
+        logger.debug("%s[%d] spawned: %s", self.name, self.pid, " ".join(argv))
+
+    @staticmethod
+    def _output_target(pipe, close):
+        if pipe:
+            return subprocess.PIPE
+        if close:
+            return subprocess.DEVNULL
+        return None
+
+    def _add_identity(self, kwargs):
+        # Privileges are only dropped when they differ from ours (0.19 skips 0).
+        gid = self.gid
+        if self.uid is not None and self.uid != os.geteuid():
+            if gid is None:
+                import pwd
+
+                gid = pwd.getpwuid(self.uid).pw_gid
+            kwargs["extra_groups"] = _supplementary_groups(self.uid, gid)
+            kwargs["user"] = self.uid
+        if gid is not None and gid != os.getegid():
+            kwargs["group"] = gid
+
+    # -- life ---------------------------------------------------------------
+
+    @property
+    def pid(self):
+        return self._popen.pid if self._popen else None
+
+    @property
+    def stdout(self):
+        return self._popen.stdout if self._popen else None
+
+    @property
+    def stderr(self):
+        return self._popen.stderr if self._popen else None
+
+    def set_state(self, new):
+        check_edge(PROCESS_EDGES, self.state, new)
+        self.state = new
+
+    def exited(self, exit_code):
+        """Record the reap: called by the watcher when the child watcher reports it."""
+        self.exit_code = exit_code
+        self.stopped_at = time.time()
+        if self.state is not ProcessState.EXITED:
+            self.set_state(ProcessState.EXITED)  # RUNNING|STOPPING -> EXITED
+        if self._popen is not None:
+            # The child was reaped by the child watcher, not by Popen.
+            self._popen.returncode = exit_code if exit_code is not None else 0
+
+    @property
+    def status(self):
+        if self.state is ProcessState.EXITED:
+            return DEAD_OR_ZOMBIE
+        try:
+            status = self._proc().status()
+        except psutil.NoSuchProcess:
+            return UNEXISTING
+        if status in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            return DEAD_OR_ZOMBIE
+        return RUNNING
+
+    def is_alive(self):
+        return self.state is not ProcessState.EXITED
+
+    def returncode(self):
+        return self.exit_code
+
+    def poll(self):
+        return self.exit_code
+
+    def age(self):
+        if self.started is None:
+            return 0
+        return time.time() - self.started
+
+    def _proc(self):
+        if self._psutil is None:
+            self._psutil = psutil.Process(self.pid)
+        return self._psutil
+
+    # -- signals ------------------------------------------------------------
+
+    def send_signal(self, sig):
+        """Signal the process; a process already reaped is left alone."""
+        if not self.is_alive():
+            return
+        logger.debug("%s[%d] <- %s", self.name, self.pid, _signame(sig))
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill_group(self, sig=signal.SIGKILL):
+        """Signal the process group the child leads (its descendants that kept it)."""
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def children(self, recursive=False):
+        try:
+            return [child.pid for child in self._proc().children(recursive=recursive)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def is_child(self, pid):
+        return pid in self.children()
+
+    def send_signal_child(self, pid, sig):
+        if not self.is_child(pid):
+            raise psutil.NoSuchProcess(pid)
+        os.kill(pid, sig)
+
+    def send_signal_children(self, sig, recursive=False):
+        for pid in self.children(recursive=recursive):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self):
+        """Terminate the child if it is still alive."""
+        self.send_signal(signal.SIGTERM)
+
+    # -- information --------------------------------------------------------
+
+    def info(self):
+        if not self.is_alive():
+            return "No such process (stopped?)"
+        try:
+            info = get_info(self._proc())
+        except psutil.NoSuchProcess:
+            return "No such process (stopped?)"
+        info["age"] = self.age()
+        info["started"] = self.started
+        info["wid"] = self.wid
+        return info
+
+    def __lt__(self, other):
+        return self.started < other.started
+
+    def __gt__(self, other):
+        return self.started > other.started
+
+    def __eq__(self, other):
+        return self is other
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return "<circus.Process %s[%s] wid=%s %s>" % (self.name, self.pid, self.wid, self.state)
+
+
+def _signame(sig):
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return str(sig)

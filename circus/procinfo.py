@@ -1,0 +1,102 @@
+"""Process information as reported by ``stats``, ``dstats`` and circusd-stats.
+
+``get_info`` returns one flat dict per process (sizes as human strings,
+a field that cannot be read as ``"N/A"``) with the infos of its children
+nested under ``children``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Dict, Optional, Union
+
+import psutil
+
+from circus.convert import bytes2human
+
+NOT_AVAILABLE = "N/A"
+
+ProcessLike = Union[None, int, psutil.Process]
+
+
+def format_cpu_time(seconds: float) -> str:
+    """``'M:SS.cc'`` for a CPU time in seconds, as ``ps`` shows it."""
+    centis = int(round(seconds * 100))
+    minutes, centis = divmod(centis, 6000)
+    return "%d:%02d.%02d" % (minutes, centis // 100, centis % 100)
+
+
+def _field(read: Callable[[], Any]) -> Any:
+    """``read()``, or ``"N/A"`` when the kernel does not let us read it."""
+    try:
+        return read()
+    except (psutil.AccessDenied, psutil.ZombieProcess):
+        return NOT_AVAILABLE
+
+
+def _as_process(process: ProcessLike) -> psutil.Process:
+    if process is None:
+        return psutil.Process(os.getpid())
+    if isinstance(process, psutil.Process):
+        return process
+    return psutil.Process(int(process))
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    """The program's short name: basename of argv[0] (the title setproctitle set)."""
+    argv = proc.cmdline()
+    if argv and argv[0]:
+        return os.path.basename(argv[0])
+    return proc.name()  # kernel threads and zombies have no argv
+
+
+def _own_info(proc: psutil.Process, interval: float) -> Dict[str, Any]:
+    mem = _field(proc.memory_info)
+    cpu_times = _field(proc.cpu_times)
+    create_time = _field(proc.create_time)
+    return {
+        "pid": proc.pid,
+        "username": _field(proc.username),
+        "nice": _field(proc.nice),
+        "mem_info1": NOT_AVAILABLE if mem == NOT_AVAILABLE else bytes2human(mem.rss),
+        "mem_info2": NOT_AVAILABLE if mem == NOT_AVAILABLE else bytes2human(mem.vms),
+        "cpu": _field(lambda: proc.cpu_percent(interval)),
+        "mem": _field(lambda: round(proc.memory_percent(), 3)),
+        "ctime": (
+            NOT_AVAILABLE
+            if cpu_times == NOT_AVAILABLE
+            else format_cpu_time(cpu_times.user + cpu_times.system)
+        ),
+        "cmdline": _field(lambda: _cmdline(proc)),
+        "create_time": create_time,
+        "age": NOT_AVAILABLE if create_time == NOT_AVAILABLE else round(time.time() - create_time, 2),
+    }
+
+
+def get_info(process: ProcessLike = None, interval: float = 0.0) -> Dict[str, Any]:
+    """Info dict of a process (a pid, a ``psutil.Process``, or None for ourselves).
+
+    Keys: pid, username, nice, mem_info1 (RSS) and mem_info2 (VMS) as human
+    strings, cpu (percent), mem (percent, 3 decimals), ctime (``M:SS.cc``),
+    cmdline (basename of argv[0]), create_time, age (seconds) and children
+    (their infos, recursively). ``cpu`` is measured over ``interval``
+    seconds (blocking) or, with 0, since the previous call on the same
+    ``psutil.Process`` (0.0 on the first call): pass the same object again
+    to get a meaningful value cheaply.
+
+    Raises ``psutil.NoSuchProcess`` if the process is gone; a child that
+    disappears while we look is left out.
+    """
+    proc = _as_process(process)
+    with proc.oneshot():
+        info = _own_info(proc, interval)
+        children = _field(proc.children)
+    info["children"] = []
+    if children != NOT_AVAILABLE:
+        for child in children:
+            try:
+                info["children"].append(get_info(child, interval))
+            except psutil.NoSuchProcess:
+                continue
+    return info

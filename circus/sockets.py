@@ -1,0 +1,372 @@
+"""Sockets that circusd binds and hands down to its children.
+
+A ``[socket:NAME]`` section becomes a :class:`CircusSocket`. circusd binds
+every socket before any watcher starts, so a worker started with
+``use_sockets = true`` inherits a ready, listening file descriptor whose
+number it gets as ``$(circus.sockets.NAME)``. :class:`CircusSockets` is the
+arbiter's name -> socket mapping.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import stat
+from typing import Any, Iterable, Mapping, Optional, Union
+
+from circus.convert import to_bool, to_int, to_umask
+
+logger = logging.getLogger("circus.sockets")
+
+# Not every Python build exposes the constant; 25 is its value on Linux.
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+
+FAMILIES = ("AF_INET", "AF_INET6", "AF_UNIX")
+TYPES = ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
+# listen() only means something for connection-oriented sockets.
+LISTENING_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+
+CONFIG_KEYS = (
+    "host",
+    "port",
+    "family",
+    "type",
+    "proto",
+    "backlog",
+    "path",
+    "umask",
+    "replace",
+    "so_reuseport",
+    "blocking",
+    "interface",
+)
+
+_CONVERTERS = {
+    "port": to_int,
+    "backlog": to_int,
+    "replace": to_bool,
+    "so_reuseport": to_bool,
+    "blocking": to_bool,
+}
+
+
+def _constant(name: str, value: Union[str, int], allowed: Iterable[str], what: str) -> int:
+    """Turn ``'AF_INET'`` (any case) or an int into the socket module constant."""
+    allowed = tuple(allowed)
+    if isinstance(value, int):
+        return value
+    key = str(value).strip().upper()
+    if key not in allowed:
+        raise ValueError(
+            "socket %r: unknown %s %r; use one of %s" % (name, what, value, ", ".join(allowed))
+        )
+    return int(getattr(socket, key))
+
+
+def _protocol(name: str, proto: Union[str, int, None]) -> int:
+    """A protocol number from an int, a numeric string or a name ('tcp')."""
+    if proto is None or proto == "":
+        return 0
+    if isinstance(proto, int):
+        return proto
+    text = str(proto).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return socket.getprotobyname(text)
+    except OSError:
+        raise ValueError("socket %r: unknown protocol %r (see /etc/protocols)" % (name, proto))
+
+
+def _umask(name: str, umask: Union[str, int, None]) -> Optional[int]:
+    """An umask from an int or an octal string ('077'); None leaves the umask alone."""
+    if umask is None or umask == "":
+        return None
+    try:
+        return to_umask(umask)
+    except ValueError as exc:
+        raise ValueError("socket %r: %s" % (name, exc)) from None
+
+
+def _bind_error(name: str, where: str, exc: OSError) -> OSError:
+    """An OSError that names the socket and the address, keeping the errno."""
+    reason = exc.strerror or str(exc)
+    error = OSError("socket %r: cannot bind %s: %s" % (name, where, reason))
+    error.errno = exc.errno
+    return error
+
+
+class CircusSocket(socket.socket):
+    """One socket owned by circusd.
+
+    Constructing it creates the OS socket (inheritable, SO_REUSEADDR) but
+    binds nothing; :meth:`bind_and_listen` does. ``path`` forces AF_UNIX
+    and makes ``host``/``port`` meaningless. After binding, ``host`` and
+    ``port`` hold the real address (``port = 0`` asks for a free port).
+
+    With ``so_reuseport`` every worker gets its own socket from
+    :meth:`bind_fresh`, all bound to the same address so that the kernel
+    spreads connections among them.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        host: Optional[str] = "localhost",
+        port: int = 8080,
+        family: Union[str, int] = socket.AF_INET,
+        type: Union[str, int] = socket.SOCK_STREAM,
+        backlog: int = 2048,
+        path: Optional[str] = None,
+        umask: Union[str, int, None] = None,
+        replace: bool = False,
+        interface: Optional[str] = None,
+        so_reuseport: bool = False,
+        blocking: bool = False,
+        proto: Union[str, int] = 0,
+    ) -> None:
+        family_num = socket.AF_UNIX if path else _constant(name, family, FAMILIES, "family")
+        type_num = _constant(name, type, TYPES, "type")
+        proto_num = _protocol(name, proto)
+        self._check(name, family_num, type_num, int(port), so_reuseport)
+        super().__init__(family_num, type_num, proto_num)
+        self.name = name
+        self.host = host
+        self.port = int(port)
+        self.backlog = int(backlog)
+        self.path = path
+        self.umask = _umask(name, umask)
+        self.replace = bool(replace)
+        self.interface = interface or None
+        self.so_reuseport = bool(so_reuseport)
+        self.blocking = bool(blocking)
+        # Set by a successful bind: the pid that may unlink the unix path
+        # (a forked copy of circusd must not remove the parent's file).
+        self._bound_by: Optional[int] = None
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.setblocking(self.blocking)
+        self.set_inheritable(True)
+
+    @staticmethod
+    def _check(name: str, family: int, type_: int, port: int, so_reuseport: bool) -> None:
+        if family != socket.AF_UNIX and not 0 <= port <= 65535:
+            raise ValueError("socket %r: port %d is outside 0-65535" % (name, port))
+        if not so_reuseport:
+            return
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            raise ValueError("socket %r: so_reuseport needs AF_INET or AF_INET6" % name)
+        if type_ not in LISTENING_TYPES and port == 0:
+            # Each worker's fresh socket would get its own random port.
+            raise ValueError("socket %r: so_reuseport on a datagram socket needs a fixed port" % name)
+
+    def __repr__(self) -> str:
+        return "<CircusSocket %r at %s fd=%d>" % (self.name, self.location, self.fileno())
+
+    # -- addresses -----------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """``host:port`` (``[host]:port`` for IPv6) or the unix path."""
+        if self.family == socket.AF_UNIX:
+            return str(self.path)
+        if self.family == socket.AF_INET6:
+            return "[%s]:%d" % (self.host, self.port)
+        return "%s:%d" % (self.host, self.port)
+
+    def _resolve(self) -> Any:
+        """The sockaddr to bind: the first getaddrinfo answer for host:port."""
+        host = self.host if self.host not in (None, "", "*") else None
+        try:
+            infos = socket.getaddrinfo(
+                host, self.port, self.family, self.type, self.proto, socket.AI_PASSIVE
+            )
+        except socket.gaierror as exc:
+            raise _bind_error(self.name, self.location, exc)
+        return infos[0][4]
+
+    def as_dict(self) -> dict:
+        """What ``listsockets`` reports for this socket."""
+        info: dict = {"fd": self.fileno(), "name": self.name, "backlog": self.backlog}
+        if self.family == socket.AF_UNIX:
+            info["path"] = self.path
+        else:
+            info["host"] = self.host
+            info["port"] = self.port
+        return info
+
+    # -- binding -------------------------------------------------------
+
+    def bind_and_listen(self) -> None:
+        """Bind (and listen, for stream/seqpacket sockets).
+
+        Raises OSError naming the socket and the address when the bind
+        fails. With ``so_reuseport`` a stream socket is bound but never
+        listens: that reserves the address (and learns the real port when
+        ``port = 0``) while the workers' own sockets take the connections;
+        a datagram socket is left unbound, as it would otherwise take a
+        share of the datagrams that nobody reads.
+        """
+        if self.so_reuseport:
+            if self.type not in LISTENING_TYPES:
+                return
+            self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if self.interface:
+            self._bind_to_device(self)
+        if self.family == socket.AF_UNIX:
+            self._bind_unix()
+        else:
+            self._bind_inet(self, self._resolve())
+            self.host, self.port = self.getsockname()[:2]
+        if self.type in LISTENING_TYPES and not self.so_reuseport:
+            self.listen(self.backlog)
+        self._bound_by = os.getpid()
+        logger.debug("socket %r bound at %s, fd %d", self.name, self.location, self.fileno())
+
+    def _bind_to_device(self, sock: socket.socket) -> None:
+        try:
+            sock.setsockopt(
+                socket.SOL_SOCKET, SO_BINDTODEVICE, self.interface.encode() + b"\0"  # type: ignore[union-attr]
+            )
+        except OSError as exc:
+            hint = " (needs root or CAP_NET_RAW)" if exc.errno == errno.EPERM else ""
+            error = OSError(
+                "socket %r: cannot bind to interface %r: %s%s"
+                % (self.name, self.interface, exc.strerror or exc, hint)
+            )
+            error.errno = exc.errno
+            raise error from exc
+
+    def _bind_inet(self, sock: socket.socket, sockaddr: Any) -> None:
+        try:
+            sock.bind(sockaddr)
+        except OSError as exc:
+            raise _bind_error(self.name, self.location, exc) from exc
+
+    def _bind_unix(self) -> None:
+        path = str(self.path)
+        self._clear_path(path)
+        old_umask = os.umask(self.umask) if self.umask is not None else None
+        try:
+            self.bind(path)
+        except OSError as exc:
+            raise _bind_error(self.name, path, exc) from exc
+        finally:
+            if old_umask is not None:
+                os.umask(old_umask)
+
+    def _clear_path(self, path: str) -> None:
+        """Refuse an existing path, or unlink it when ``replace`` is set.
+
+        Only a socket file is ever unlinked: a typo must not delete data.
+        """
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+        if not self.replace:
+            raise OSError(
+                errno.EADDRINUSE,
+                "socket %r: cannot bind %s: the file already exists; remove it "
+                "or set replace = true" % (self.name, path),
+            )
+        if not stat.S_ISSOCK(mode):
+            raise OSError(
+                errno.EEXIST,
+                "socket %r: cannot replace %s: it is not a socket file" % (self.name, path),
+            )
+        os.unlink(path)
+
+    def bind_fresh(self) -> socket.socket:
+        """A new socket bound to this socket's address, for one worker.
+
+        Only for ``so_reuseport`` sockets. The caller hands its fd to one
+        child and closes it in circusd right after the spawn.
+        """
+        if not self.so_reuseport:
+            raise ValueError("socket %r: bind_fresh() needs so_reuseport = true" % self.name)
+        if self.type in LISTENING_TYPES and self._bound_by is None:
+            raise RuntimeError("socket %r: call bind_and_listen() before bind_fresh()" % self.name)
+        fresh = socket.socket(self.family, self.type, self.proto)
+        try:
+            fresh.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            fresh.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if self.interface:
+                self._bind_to_device(fresh)
+            self._bind_inet(fresh, self._resolve())
+            if self.type in LISTENING_TYPES:
+                fresh.listen(self.backlog)
+            fresh.setblocking(self.blocking)
+            fresh.set_inheritable(True)
+        except BaseException:
+            fresh.close()
+            raise
+        return fresh
+
+    def close(self) -> None:
+        """Close the socket; remove the unix socket file we created."""
+        if self.family == socket.AF_UNIX and self._bound_by == os.getpid():
+            self._bound_by = None
+            try:
+                os.unlink(str(self.path))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                logger.warning("socket %r: cannot remove %s: %s", self.name, self.path, exc)
+        super().close()
+
+    # -- configuration -------------------------------------------------
+
+    @classmethod
+    def load_from_config(cls, config: Mapping[str, Any]) -> "CircusSocket":
+        """Build from a ``[socket:NAME]`` dict: ``name`` plus the section's keys.
+
+        Values may be converted already or still be ini strings; unknown
+        keys are refused so that a typo does not go unnoticed.
+        """
+        conf = {k: v for k, v in config.items() if not k.startswith("__")}
+        if "name" not in conf:
+            raise ValueError("socket config has no 'name'")
+        name = conf.pop("name")
+        unknown = sorted(set(conf) - set(CONFIG_KEYS))
+        if unknown:
+            raise ValueError(
+                "socket %r: unknown option%s %s" % (name, "s" if len(unknown) > 1 else "", ", ".join(unknown))
+            )
+        for key, convert in _CONVERTERS.items():
+            if key in conf:
+                try:
+                    conf[key] = convert(conf[key])
+                except ValueError as exc:
+                    raise ValueError("socket %r: %s: %s" % (name, key, exc)) from None
+        if conf.get("host") is None:
+            conf.pop("host", None)
+        return cls(name=name, **conf)
+
+
+class CircusSockets(dict):
+    """The arbiter's sockets by name."""
+
+    def __init__(self, sockets: Iterable[CircusSocket] = ()) -> None:
+        super().__init__((sock.name, sock) for sock in sockets)
+
+    def add(self, sock: CircusSocket) -> None:
+        """Register a socket under its name; refuses a duplicate name."""
+        if sock.name in self:
+            raise ValueError("socket %r is defined twice" % sock.name)
+        self[sock.name] = sock
+
+    def bind_and_listen_all(self) -> None:
+        """Bind every socket; on a failure close them all and re-raise."""
+        try:
+            for sock in self.values():
+                sock.bind_and_listen()
+        except BaseException:
+            self.close_all()
+            raise
+
+    def close_all(self) -> None:
+        """Close every socket (unix socket files are removed)."""
+        for sock in self.values():
+            sock.close()

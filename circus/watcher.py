@@ -1,0 +1,871 @@
+"""A watcher keeps ``numprocesses`` copies of one command alive.
+
+Its life is a state machine (``circus.states.WatcherState``): every change goes
+through :meth:`Watcher._set_state`, which checks the edge, logs it and
+publishes the event. Changes to one watcher are serialised by
+``Watcher.changing`` (an ``asyncio.Lock``): a second change waits its turn
+instead of failing, while reads never take it.
+"""
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import site
+import sys
+import time
+
+from circus import options as option_table
+from circus.childwatch import wait_gone
+from circus.convert import signal_name, to_gid, to_signum, to_uid
+from circus.exc import MessageError
+from circus.process import Process
+from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
+
+logger = logging.getLogger("circus.watcher")
+
+HOOK_NAMES = (
+    "before_start",
+    "after_start",
+    "before_spawn",
+    "after_spawn",
+    "before_stop",
+    "after_stop",
+    "before_signal",
+    "after_signal",
+    "before_reap",
+    "after_reap",
+    "extended_stats",
+)
+# A failure of these hooks never changes what happens next.
+HOOKS_IGNORING_FAILURE = {
+    "before_stop",
+    "after_stop",
+    "before_signal",
+    "after_signal",
+    "before_reap",
+    "after_reap",
+    "extended_stats",
+}
+
+# A process that dies younger than this is "quick": repeated quick deaths
+# slow the respawns down (doubling from 10 ms) instead of spinning the CPU.
+QUICK_DEATH = 1.0
+MAX_RESPAWN_DELAY = 5.0
+
+
+def describe_exit(code):
+    if code is None:
+        return "exited (status unknown)"
+    if code < 0:
+        return "killed by %s" % signal_name(-code)
+    return "exited with code %d" % code
+
+
+class Watcher:
+    """N processes of one command. See spec/python-api.md §3 for the contract."""
+
+    def __init__(self, name, cmd, args=None, prereload_fn=None, loop=None, hooks=None, **kwargs):
+        self.name = name
+        self.res_name = name.lower().replace(" ", "_")
+        self.cmd = cmd
+        self.args = args
+        self.prereload_fn = prereload_fn
+        self.loop = loop
+        self.arbiter = None
+        self.sockets = {}
+        self.processes = {}
+        self.state = WatcherState.STOPPED
+        self.changing = asyncio.Lock()
+        self._options = {}
+        self._apply_options(kwargs)
+        self.hooks = {}
+        self._hook_paths = {}
+        self.ignore_hook_failure = set(HOOKS_IGNORING_FAILURE)
+        for hook_name, spec in (hooks or {}).items():
+            self._set_hook(hook_name, spec)
+        self._spawn_failures = 0
+        self._quick_deaths = 0
+        self._respawn_task = None
+        self._on_demand_fds = []
+        self._age_timers = {}
+        self._redirector = None
+        self.stdout_stream = self._make_stream("stdout")
+        self.stderr_stream = self._make_stream("stderr")
+        self._check()
+
+    # -- options ------------------------------------------------------------
+
+    def _apply_options(self, given):
+        defaults = option_table.defaults("watcher")
+        for key in ("cmd", "args", "env", "hooks", "stdout_stream", "stderr_stream"):
+            defaults.pop(key, None)
+        for key, default in defaults.items():
+            setattr(self, key, given.pop(key, default))
+        self.env = given.pop("env", None)
+        self.rlimits = dict(given.pop("rlimits", None) or {})
+        for key in [k for k in given if k.startswith("rlimit_")]:
+            self.rlimits[key[len("rlimit_"):]] = given.pop(key)
+        self.stdout_stream_conf = dict(given.pop("stdout_stream", None) or {})
+        self.stderr_stream_conf = dict(given.pop("stderr_stream", None) or {})
+        self._options.update(given.pop("options", None) or {})
+        self._options.update(given)
+        self.stop_signal = to_signum(self.stop_signal)
+        if self.uid is not None:
+            self.uid = to_uid(self.uid)
+        if self.gid is not None:
+            self.gid = to_gid(self.gid)
+        self._raw_env = dict(self.env or {})
+        self.env = self._build_env(self._raw_env)
+
+    def _check(self):
+        if not isinstance(self.cmd, str) or not self.cmd.strip():
+            raise ValueError("watcher %r: cmd must be a non-empty string" % self.name)
+        if self.singleton and self.numprocesses not in (0, 1):
+            raise ValueError("watcher %r: a singleton runs at most 1 process" % self.name)
+        if self.numprocesses < 0:
+            raise ValueError("watcher %r: numprocesses must be >= 0" % self.name)
+
+    def _build_env(self, env):
+        if self.copy_env:
+            full = dict(os.environ)
+            full.update(env)
+        else:
+            full = dict(env)
+        if self.copy_path:
+            if not self.copy_env:
+                raise ValueError("watcher %r: copy_path needs copy_env" % self.name)
+            full["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        if self.virtualenv:
+            self._add_virtualenv(full)
+        return full
+
+    def _add_virtualenv(self, env):
+        if not self.copy_env:
+            raise ValueError("watcher %r: virtualenv needs copy_env" % self.name)
+        version = self.virtualenv_py_ver or "%d.%d" % sys.version_info[:2]
+        site_packages = os.path.join(self.virtualenv, "lib", "python%s" % version, "site-packages")
+        if not os.path.isdir(site_packages):
+            raise ValueError("watcher %r: %s does not exist" % (self.name, site_packages))
+        env["PATH"] = os.pathsep.join(
+            [os.path.join(self.virtualenv, "bin"), env.get("PATH", os.defpath)]
+        )
+        paths = [site_packages]
+        for entry in sorted(os.listdir(site_packages)):
+            if entry.endswith(".pth"):
+                with open(os.path.join(site_packages, entry)) as pth:
+                    paths += [
+                        os.path.join(site_packages, line.strip())
+                        for line in pth
+                        if line.strip() and not line.startswith(("#", "import"))
+                    ]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+
+    @classmethod
+    def load_from_config(cls, config):
+        """Build a watcher from a dict of the config loader (or of ``get_arbiter``)."""
+        config = dict(config)
+        name = config.pop("name")
+        cmd = config.pop("cmd", None)
+        watcher = cls(name, cmd, **config)
+        watcher._cfg = dict(config, name=name, cmd=cmd)
+        return watcher
+
+    def options(self):
+        """Sorted ``(name, value)`` pairs of every option, freeform ones included."""
+        result = {}
+        for key in option_table.defaults("watcher"):
+            if key == "env":
+                result[key] = self._raw_env
+            elif hasattr(self, key):
+                result[key] = getattr(self, key)
+        result["cmd"] = self.cmd
+        result["args"] = self.args
+        result["stdout_stream_conf"] = self.stdout_stream_conf
+        result["stderr_stream_conf"] = self.stderr_stream_conf
+        for name, value in self.rlimits.items():
+            result["rlimit_" + name] = value
+        for name, (path, ignore) in self._hook_specs().items():
+            result["hooks." + name] = "%s,%s" % (path, str(ignore).lower()) if ignore else path
+        result.update(self._options)
+        return sorted(result.items())
+
+    def get_option(self, key):
+        """The value of one option (freeform ones included); KeyError if unknown."""
+        for name, value in self.options():
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def set_opt(self, key, value):
+        """Apply one already validated option; returns what it needs to take effect."""
+        row = option_table.settable(key)
+        if key == "env":
+            self._raw_env = dict(value)
+            self.env = self._build_env(self._raw_env)
+        elif key.startswith("rlimit_"):
+            self.rlimits[key[len("rlimit_"):]] = value
+        elif key in ("stdout_stream", "stderr_stream"):
+            setattr(self, key + "_conf", dict(value or {}))
+            return self._swap_stream(key[: -len("_stream")])
+        elif key.startswith(("stdout_stream.", "stderr_stream.")):
+            which, opt = key.split(".", 1)
+            getattr(self, which + "_conf")[opt] = value
+            return self._swap_stream(which[: -len("_stream")])
+        elif key.startswith("hooks."):
+            self._set_hook(key[len("hooks."):], value)
+        elif key == "hooks":
+            for hook_name, spec in value.items():
+                self._set_hook(hook_name, spec)
+        elif row is None:
+            self._options[key] = value
+        elif key == "stop_signal":
+            self.stop_signal = to_signum(value)
+        elif key in ("uid", "gid"):
+            setattr(self, key, None if value is None else (to_uid if key == "uid" else to_gid)(value))
+        else:
+            setattr(self, key, value)
+        self.notify_event("updated", {"time": time.time()})
+        return row.live if row is not None else option_table.Live.NONE
+
+    async def set_options(self, values):
+        """Validate every ``{key: json value}`` first, then apply them, then act once."""
+        checked = {}
+        for key, value in values.items():
+            row = option_table.settable(key)
+            if row is None:
+                raise MessageError("unknown option %r for watcher %r" % (key, self.name))
+            try:
+                checked[key] = row.check(value)
+            except (TypeError, ValueError) as exc:
+                raise MessageError("bad value for %r: %s" % (key, exc)) from None
+        if "numprocesses" in checked and self.singleton and checked["numprocesses"] > 1:
+            raise MessageError("watcher %r is a singleton" % self.name)
+        async with self.changing:
+            actions = {self.set_opt(key, value) for key, value in checked.items()}
+            if self.state is not WatcherState.ACTIVE:
+                return
+            if option_table.Live.RELOAD in actions:
+                await self._reload(graceful=True, sequential=False)
+            elif option_table.Live.MANAGE in actions:
+                await self._manage()
+
+    # -- output streams -----------------------------------------------------
+
+    def _make_stream(self, name):
+        conf = getattr(self, name + "_stream_conf")
+        if not conf:
+            return None
+        from circus.stream import get_stream
+
+        return get_stream(conf)
+
+    def _swap_stream(self, name):
+        """Replace a stream after its options changed; returns the live action needed."""
+        old = getattr(self, name + "_stream")
+        new = self._make_stream(name)
+        setattr(self, name + "_stream", new)
+        if self._redirector is not None:
+            self._redirector.set_stream(name, new)
+        if self.state is not WatcherState.STOPPED:
+            _call_optional(new, "open")
+            _call_optional(old, "close")
+        self.notify_event("updated", {"time": time.time()})
+        # Processes spawned without a pipe for this stream must be replaced.
+        return option_table.Live.RELOAD if (old is None) != (new is None) else option_table.Live.NONE
+
+    def _open_streams(self):
+        if self.stdout_stream is None and self.stderr_stream is None:
+            return
+        if self._redirector is None:
+            from circus.stream.redirector import Redirector
+
+            self._redirector = Redirector(loop=asyncio.get_running_loop())
+        for name in ("stdout", "stderr"):
+            stream = getattr(self, name + "_stream")
+            self._redirector.set_stream(name, stream)
+            _call_optional(stream, "open")
+
+    def _close_streams(self):
+        if self._redirector is not None:
+            self._redirector.close_all()
+        for name in ("stdout", "stderr"):
+            _call_optional(getattr(self, name + "_stream"), "close")
+
+    # -- hooks --------------------------------------------------------------
+
+    def _set_hook(self, hook_name, spec):
+        """``spec``: a callable, a dotted name, ``"name,flag"`` or ``(name, flag)``."""
+        from circus.naming import resolve_name
+
+        ignore = False
+        if isinstance(spec, str):
+            path, _, flag = spec.partition(",")
+            spec = (path.strip(), flag.strip() or False)
+        if isinstance(spec, (tuple, list)):
+            target, ignore = spec
+        else:
+            target = spec
+        if isinstance(ignore, str):
+            from circus.convert import to_bool
+
+            ignore = to_bool(ignore)
+        func = resolve_name(target) if isinstance(target, str) else target
+        self.hooks[hook_name] = func
+        self._hook_paths[hook_name] = (target if isinstance(target, str) else repr(target), ignore)
+        if ignore:
+            self.ignore_hook_failure.add(hook_name)
+
+    def _hook_specs(self):
+        return self._hook_paths
+
+    def call_hook(self, hook_name, **kwargs):
+        """Run a hook; its return value is used as-is (None counts as failure)."""
+        hook = self.hooks.get(hook_name)
+        if hook is None:
+            return True
+        try:
+            result = hook(watcher=self, arbiter=self.arbiter, hook_name=hook_name, **kwargs)
+        except Exception as exc:
+            logger.exception("%s: hook %s failed", self.name, hook_name)
+            self.notify_event(
+                "hook_failure", {"name": hook_name, "time": time.time(), "error": str(exc)}
+            )
+            return hook_name in self.ignore_hook_failure
+        self.notify_event("hook_success", {"name": hook_name, "time": time.time()})
+        return result
+
+    # -- state --------------------------------------------------------------
+
+    def _set_state(self, new):
+        check_edge(WATCHER_EDGES, self.state, new)
+        logger.debug("%s: %s -> %s", self.name, self.state, new)
+        self.state = new
+
+    def status(self):
+        return self.state.value
+
+    def is_stopped(self):
+        return self.state is WatcherState.STOPPED
+
+    def is_active(self):
+        return self.state is WatcherState.ACTIVE
+
+    def is_stopping(self):
+        return self.state is WatcherState.STOPPING
+
+    @property
+    def pids(self):
+        return sorted(self.processes)
+
+    def _alive(self):
+        """Processes that count towards numprocesses (not being stopped)."""
+        return [p for p in self.processes.values() if p.state is ProcessState.RUNNING]
+
+    def __len__(self):
+        return len(self.processes)
+
+    def __repr__(self):
+        return "<circus.Watcher name=%s numprocesses=%d>" % (self.name, self.numprocesses)
+
+    def notify_event(self, topic, msg):
+        if self.arbiter is not None:
+            self.arbiter.publish("watcher.%s.%s" % (self.res_name, topic), msg)
+
+    # -- spawning -----------------------------------------------------------
+
+    def _next_wid(self):
+        used = {p.wid for p in self.processes.values()}
+        wid = 1
+        while wid in used:
+            wid += 1
+        return wid
+
+    def socket_names(self):
+        """Names of the circus sockets this watcher's command refers to."""
+        text = ("%s %s" % (self.cmd, self.args or "")).lower()
+        named = [n for n in self.sockets if "circus.sockets.%s" % n.lower() in text]
+        if not named and self.use_sockets:
+            return list(self.sockets)
+        return named
+
+    def _socket_fds(self):
+        """``({name: fd}, fds to keep, fresh sockets to close after the fork)``."""
+        fds, fresh = {}, []
+        for name in self.socket_names():
+            sock = self.sockets[name]
+            if getattr(sock, "so_reuseport", False):
+                new = sock.bind_fresh()
+                fresh.append(new)
+                fds[name] = new.fileno()
+            else:
+                fds[name] = sock.fileno()
+        return fds, fresh
+
+    def _variables(self):
+        variables = {k: v for k, v in self.options() if k not in self._options}
+        variables["env"] = self.env
+        variables["name"] = self.name
+        return variables
+
+    def _make_process(self, wid):
+        fds, fresh = self._socket_fds()
+        keep = list(fds.values()) if (self.use_sockets or fresh) else []
+        stdin_fd = None
+        if self.stdin_socket:
+            stdin_fd = self.sockets[self.stdin_socket].fileno()
+        try:
+            return Process(
+                self.name,
+                wid,
+                self.cmd,
+                args=self.args,
+                working_dir=self.working_dir,
+                shell=self.shell,
+                shell_args=self.shell_args,
+                uid=self.uid,
+                gid=self.gid,
+                env=self.env,
+                rlimits=self.rlimits,
+                executable=self.executable,
+                use_fds=self.use_sockets,
+                watcher=self,
+                close_child_stdin=self.close_child_stdin,
+                close_child_stdout=self.close_child_stdout,
+                close_child_stderr=self.close_child_stderr,
+                pipe_stdout=self.stdout_stream is not None,
+                pipe_stderr=self.stderr_stream is not None,
+                sockets=fds,
+                pass_fds=keep,
+                stdin_fd=stdin_fd,
+                variables=self._variables(),
+                umask=self.arbiter.umask if self.arbiter is not None else None,
+            )
+        finally:
+            for sock in fresh:
+                sock.close()
+
+    async def _spawn_process(self):
+        """Spawn one process, retrying fork/exec failures; None when it gave up."""
+        if not self.call_hook("before_spawn"):
+            return None
+        wid = self._next_wid()
+        attempts = 1 + self.max_retry if self.max_retry >= 0 else None
+        attempt = 0
+        while attempts is None or attempt < attempts:
+            attempt += 1
+            try:
+                process = self._make_process(wid)
+            except (OSError, ValueError, KeyError) as exc:
+                logger.error("%s: cannot spawn %r (attempt %d): %s", self.name, self.cmd, attempt, exc)
+                if attempts is None or attempt < attempts:
+                    await asyncio.sleep(min(0.01 * 2 ** min(attempt, 10), MAX_RESPAWN_DELAY))
+                continue
+            self._register(process)
+            if not self.call_hook("after_spawn", pid=process.pid):
+                await self._kill_process(process, sig=signal.SIGKILL, graceful_timeout=0)
+                return None
+            return process
+        logger.error("%s: giving up spawning after %d attempts", self.name, attempt)
+        return None
+
+    def _register(self, process):
+        self.processes[process.pid] = process
+        process.exit_future = asyncio.get_running_loop().create_future()
+        self.arbiter.child_watcher.watch(process.pid, self._on_exit)
+        if self._redirector is not None:
+            self._redirector.add_process(process)
+        logger.info("%s[%d] started (wid %d)", self.name, process.pid, process.wid)
+        self.notify_event("spawn", {"process_pid": process.pid, "time": process.started})
+        if self.max_age > 0:
+            delay = self.max_age + random.randint(0, max(self.max_age_variance, 0))
+            self._age_timers[process.pid] = asyncio.get_running_loop().call_later(
+                delay, self._recycle, process
+            )
+
+    async def _spawn_processes(self):
+        """Spawn until numprocesses run; returns the new pids (or None on a give-up)."""
+        started = []
+        while len(self._alive()) < self.numprocesses:
+            if started and self.warmup_delay > 0:
+                await asyncio.sleep(self.warmup_delay)
+                if len(self._alive()) >= self.numprocesses:
+                    break
+            process = await self._spawn_process()
+            if process is None:
+                return None
+            started.append(process.pid)
+        return started
+
+    # -- exits --------------------------------------------------------------
+
+    def _on_exit(self, pid, exit_code):
+        process = self.processes.get(pid)
+        if process is None:
+            return
+        timer = self._age_timers.pop(pid, None)
+        if timer is not None:
+            timer.cancel()
+        stopping = process.state is ProcessState.STOPPING
+        process.exited(exit_code)
+        if self._redirector is not None:
+            self._redirector.drain_process(pid)
+        if not process.exit_future.done():
+            process.exit_future.set_result(exit_code)
+        if stopping:
+            return  # the stopper reaps it
+        log = logger.info if exit_code == 0 else logger.warning
+        log("%s[%d] %s", self.name, pid, describe_exit(exit_code))
+        self._reap(process)
+        if process.age() < QUICK_DEATH:
+            self._quick_deaths += 1
+        else:
+            self._quick_deaths = 0
+        if self.state is not WatcherState.ACTIVE:
+            return
+        if self.respawn:
+            self._schedule_respawn()
+        elif not self.processes and not self.on_demand:
+            asyncio.ensure_future(self._locked(self._stop))
+
+    def _reap(self, process):
+        self.call_hook("before_reap", process_pid=process.pid, time=time.time())
+        self.processes.pop(process.pid, None)
+        self.notify_event(
+            "reap",
+            {"process_pid": process.pid, "time": time.time(), "exit_code": process.exit_code},
+        )
+        self.call_hook(
+            "after_reap",
+            process_pid=process.pid,
+            time=time.time(),
+            exit_code=process.exit_code,
+            process_status=process.status,
+        )
+
+    def _schedule_respawn(self):
+        if self._respawn_task is not None and not self._respawn_task.done():
+            return
+        delay = 0.0
+        if self._quick_deaths > 1:
+            delay = min(0.01 * 2 ** (self._quick_deaths - 2), MAX_RESPAWN_DELAY)
+        self._respawn_task = asyncio.ensure_future(self._respawn_after(delay))
+
+    async def _respawn_after(self, delay):
+        if delay:
+            await asyncio.sleep(delay)
+        async with self.changing:
+            if self.state is WatcherState.ACTIVE:
+                await self._manage()
+
+    def _recycle(self, process):
+        self._age_timers.pop(process.pid, None)
+
+        async def recycle():
+            async with self.changing:
+                if process.state is ProcessState.RUNNING:
+                    logger.info("%s[%d] reached max_age, recycling", self.name, process.pid)
+                    await self._kill_process(process)
+                    if self.state is WatcherState.ACTIVE:
+                        await self._manage()
+
+        asyncio.ensure_future(recycle())
+
+    # -- stopping processes -------------------------------------------------
+
+    def send_signal(self, pid, signum):
+        """Signal one process through the before/after_signal hooks (SIGKILL always goes)."""
+        process = self.processes.get(pid)
+        if process is None:
+            return
+        allowed = self.call_hook("before_signal", pid=pid, signum=signum)
+        if allowed or signum == signal.SIGKILL:
+            process.send_signal(signum)
+            self.call_hook("after_signal", pid=pid, signum=signum)
+        else:
+            logger.info("%s[%d]: %s suppressed by before_signal", self.name, pid, signal_name(signum))
+
+    def send_signal_child(self, pid, child_pid, signum):
+        self.processes[pid].send_signal_child(child_pid, signum)
+
+    def send_signal_children(self, pid, signum, recursive=False):
+        self.processes[pid].send_signal_children(signum, recursive=recursive)
+
+    def send_signal_processes(self, signum):
+        for pid in self.pids:
+            self.send_signal(pid, signum)
+
+    async def _kill_process(self, process, sig=None, graceful_timeout=None):
+        """Stop one process: signal, wait ``graceful_timeout``, then SIGKILL; reap it."""
+        if process.state is ProcessState.EXITED:
+            if process.pid in self.processes:
+                self._reap(process)
+            return
+        if process.state is ProcessState.STOPPING:
+            await asyncio.shield(process.exit_future)
+            return
+        process.set_state(ProcessState.STOPPING)  # RUNNING -> STOPPING
+        sig = self.stop_signal if sig is None else sig
+        timeout = self.graceful_timeout if graceful_timeout is None else graceful_timeout
+        family = process.children(recursive=True) if self.stop_children else []
+        self._signal_for_stop(process, sig, family)
+        try:
+            await asyncio.wait_for(asyncio.shield(process.exit_future), timeout)
+        except asyncio.TimeoutError:
+            logger.warning(
+                "%s[%d] still alive after %ss, sending SIGKILL", self.name, process.pid, timeout
+            )
+            family = set(family) | set(process.children(recursive=True))
+            self._signal_for_stop(process, signal.SIGKILL, family)
+            await process.exit_future
+        if self.stop_children:
+            await self._stop_leftovers(process, family)
+        self._reap(process)
+
+    def _signal_for_stop(self, process, sig, family):
+        self.send_signal(process.pid, sig)
+        self.notify_event("kill", {"process_pid": process.pid, "time": time.time()})
+        if sig == signal.SIGKILL:
+            process.kill_group(signal.SIGKILL)
+        for pid in family:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    async def _stop_leftovers(self, process, family):
+        """After the worker died, make sure its descendants follow it."""
+        process.kill_group(self.stop_signal)
+        left = await wait_gone(family, timeout=min(self.graceful_timeout, 1.0))
+        process.kill_group(signal.SIGKILL)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # -- management ---------------------------------------------------------
+
+    async def _manage(self):
+        """Bring the number of running processes to numprocesses."""
+        alive = self._alive()
+        if len(alive) > self.numprocesses:
+            extra = sorted(alive)[: len(alive) - self.numprocesses]  # oldest go first
+            await asyncio.gather(*(self._kill_process(p) for p in extra))
+        elif len(alive) < self.numprocesses:
+            if await self._spawn_processes() is None and self.state is WatcherState.ACTIVE:
+                logger.error("%s: cannot keep its processes running, stopping it", self.name)
+                await self._stop()
+
+    def needs_manage(self):
+        """True when an active watcher runs fewer or more processes than it should."""
+        return (
+            self.state is WatcherState.ACTIVE
+            and not self.changing.locked()
+            and len(self._alive()) != self.numprocesses
+        )
+
+    async def manage_processes(self):
+        async with self.changing:
+            if self.state is WatcherState.ACTIVE:
+                await self._manage()
+
+    # -- public changes -----------------------------------------------------
+
+    async def _locked(self, method, *args, **kwargs):
+        async with self.changing:
+            return await method(*args, **kwargs)
+
+    async def start(self):
+        """Start the watcher; returns ``{'started': [pids], 'kept': [pids]}``."""
+        return await self._locked(self._start)
+
+    async def _start(self, from_socket_event=False):
+        if self.state is not WatcherState.STOPPED:
+            kept = self.pids
+            if self.state is WatcherState.ACTIVE:
+                await self._manage()
+            return {"started": sorted(set(self.pids) - set(kept)), "kept": kept}
+        if self.on_demand and not from_socket_event:
+            self.arm_on_demand()
+            return {"started": [], "kept": []}
+        self.disarm_on_demand()
+        if not self.call_hook("before_start"):
+            logger.info("%s: start aborted by before_start", self.name)
+            return {"started": [], "kept": []}
+        self._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
+        self._open_streams()
+        self._spawn_failures = 0
+        self._quick_deaths = 0
+        started = await self._spawn_processes()
+        if started is None or (self.numprocesses and not self.processes):
+            logger.error("%s: could not start its processes", self.name)
+            await self._stop()
+            return {"started": [], "kept": []}
+        if not self.call_hook("after_start"):
+            await self._stop()
+            return {"started": [], "kept": []}
+        self._set_state(WatcherState.ACTIVE)  # STARTING -> ACTIVE
+        logger.info("%s started", self.name)
+        self.notify_event("start", {"time": time.time()})
+        return {"started": sorted(started), "kept": []}
+
+    async def stop(self):
+        """Stop every process (graceful_timeout, then SIGKILL)."""
+        return await self._locked(self._stop)
+
+    async def _stop(self):
+        self.disarm_on_demand()
+        if self.state is WatcherState.STOPPED:
+            return None
+        self._set_state(WatcherState.STOPPING)  # ACTIVE|STARTING -> STOPPING
+        self.call_hook("before_stop")
+        if self._respawn_task is not None:
+            self._respawn_task.cancel()
+        await asyncio.gather(*(self._kill_process(p) for p in list(self.processes.values())))
+        self._close_streams()
+        self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
+        logger.info("%s stopped", self.name)
+        self.notify_event("stop", {"time": time.time()})
+        self.call_hook("after_stop")
+        return None
+
+    async def restart(self):
+        """Stop then start; returns ``{'stopped', 'started', 'kept'}``."""
+        async with self.changing:
+            stopped = self.pids
+            await self._stop()
+            result = await self._start()
+            return {"stopped": stopped, "started": result["started"], "kept": []}
+
+    async def reload(self, graceful=True, sequential=False):
+        """Replace the processes; returns ``{'stopped', 'started', 'kept'}``."""
+        return await self._locked(self._reload, graceful, sequential)
+
+    async def _reload(self, graceful=True, sequential=False):
+        if self.prereload_fn is not None:
+            self.prereload_fn(self)
+        if not graceful:
+            stopped = self.pids
+            await self._stop()
+            result = await self._start()
+            return {"stopped": stopped, "started": result["started"], "kept": []}
+        if self.state is WatcherState.STOPPED:
+            result = await self._start(from_socket_event=True)
+            return {"stopped": [], "started": result["started"], "kept": []}
+        if self.state is not WatcherState.ACTIVE:
+            return {"stopped": [], "started": [], "kept": self.pids}
+        if self.send_hup:
+            for process in self._alive():
+                process.send_signal(signal.SIGHUP)
+            result = {"stopped": [], "started": [], "kept": self.pids}
+        elif sequential:
+            result = await self._reload_sequential()
+        else:
+            result = await self._reload_all_at_once()
+        self.notify_event("reload", {"time": time.time()})
+        return result
+
+    async def _reload_sequential(self):
+        stopped, started = [], []
+        for process in sorted(self._alive()):
+            await self._kill_process(process)
+            stopped.append(process.pid)
+            new = await self._spawn_process()
+            if new is not None:
+                started.append(new.pid)
+            if self.warmup_delay > 0:
+                await asyncio.sleep(self.warmup_delay)
+        return {"stopped": sorted(stopped), "started": sorted(started), "kept": []}
+
+    async def _reload_all_at_once(self):
+        old = self._alive()
+        started = []
+        for _ in range(self.numprocesses):
+            new = await self._spawn_process()
+            if new is not None:
+                started.append(new.pid)
+        await asyncio.gather(*(self._kill_process(p) for p in old))
+        return {"stopped": sorted(p.pid for p in old), "started": sorted(started), "kept": []}
+
+    async def set_numprocesses(self, numprocesses):
+        """Set the target count (floored at 0) and apply it; returns the new count."""
+        async with self.changing:
+            numprocesses = max(0, int(numprocesses))
+            if self.singleton and numprocesses > 1:
+                raise MessageError("watcher %r is a singleton" % self.name)
+            self.numprocesses = numprocesses
+            if self.state is WatcherState.ACTIVE:
+                await self._manage()
+            return self.numprocesses
+
+    async def incr(self, nb=1):
+        return await self.set_numprocesses(self.numprocesses + nb)
+
+    async def decr(self, nb=1):
+        return await self.set_numprocesses(self.numprocesses - nb)
+
+    async def kill_process(self, process, stop_signal=None, graceful_timeout=None):
+        """Stop one process gracefully; the watcher then replaces it."""
+        await self._kill_process(process, sig=stop_signal, graceful_timeout=graceful_timeout)
+        if self.state is WatcherState.ACTIVE and self.respawn:
+            self._schedule_respawn()
+
+    async def kill_processes(self, stop_signal=None, graceful_timeout=None):
+        await asyncio.gather(
+            *(self.kill_process(p, stop_signal, graceful_timeout) for p in self._alive())
+        )
+
+    # -- on demand ----------------------------------------------------------
+
+    def arm_on_demand(self):
+        """Start the watcher at the first connection to one of its sockets."""
+        if self._on_demand_fds:
+            return
+        loop = asyncio.get_running_loop()
+        for name in self.socket_names():
+            fd = self.sockets[name].fileno()
+            loop.add_reader(fd, self._on_socket_event)
+            self._on_demand_fds.append(fd)
+
+    def disarm_on_demand(self):
+        if not self._on_demand_fds:
+            return
+        loop = asyncio.get_running_loop()
+        for fd in self._on_demand_fds:
+            loop.remove_reader(fd)
+        self._on_demand_fds = []
+
+    def _on_socket_event(self):
+        self.disarm_on_demand()
+        logger.info("%s: connection on its socket, starting", self.name)
+        asyncio.ensure_future(self._locked(self._start, from_socket_event=True))
+
+    # -- information --------------------------------------------------------
+
+    def info(self, extended=False):
+        return {pid: self.process_info(pid, extended) for pid in self.pids}
+
+    def process_info(self, pid, extended=False):
+        info = self.processes[pid].info()
+        if extended and isinstance(info, dict) and "extended_stats" in self.hooks:
+            self.hooks["extended_stats"](
+                watcher=self, arbiter=self.arbiter, hook_name="extended_stats", pid=pid, stats=info
+            )
+        return info
+
+
+def _call_optional(obj, method):
+    func = getattr(obj, method, None)
+    if func is not None:
+        func()
+
+
+def add_pythonpath_to_sys_path(env):
+    """Make hooks importable from the PYTHONPATH of a watcher's environment."""
+    for path in (env or {}).get("PYTHONPATH", "").split(os.pathsep):
+        if path and path not in sys.path:
+            site.addsitedir(path)
