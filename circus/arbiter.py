@@ -75,6 +75,7 @@ class Arbiter:
         self.prereload_fn = prereload_fn
         self.context = context
         self.loop = loop
+        self._given_loop = loop
         self.plugins = plugins or []
         self.httpd = httpd
         self.httpd_host = httpd_host
@@ -220,7 +221,7 @@ class Arbiter:
         restart from its config. Otherwise it returns a coroutine that
         finishes once every watcher is started.
         """
-        if self.loop is not None or _loop_running():
+        if self._given_loop is not None or _loop_running():
             return self._start(cb)
         return asyncio.run(self._run(cb))
 
@@ -235,7 +236,7 @@ class Arbiter:
         return self._restarting
 
     async def _start(self, cb=None):
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         if self._stopped is None:
             self._stopped = asyncio.Event()
         self._changing = asyncio.Lock()
@@ -279,6 +280,9 @@ class Arbiter:
         # Default actions would kill circusd and orphan every child.
         for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
             loop.add_signal_handler(sig, self._on_ignored_signal, sig)
+        # A burst of SIGCHLD (a thousand workers stopping) fills the loop's
+        # wakeup pipe; one wake-up is enough, so the overflow is not an error.
+        signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
 
     def _remove_signal_handlers(self):
         loop = asyncio.get_running_loop()

@@ -135,6 +135,8 @@ class Process:
         """The argv to execute, with every ``$(circus.*)`` variable substituted."""
 
         def expand(text):
+            if "$" not in text and "((" not in text:
+                return text
             return expand_command(
                 text, wid=self.wid, sockets=self.sockets, watcher_vars=self.variables
             )

@@ -8,6 +8,7 @@ instead of failing, while reads never take it.
 """
 
 import asyncio
+import heapq
 import logging
 import os
 import random
@@ -90,6 +91,9 @@ class Watcher:
         self._respawn_task = None
         self._on_demand_fds = []
         self._age_timers = {}
+        self._free_wids = []
+        self._top_wid = 0
+        self._variables_cache = None
         self._redirector = None
         self.stdout_stream = self._make_stream("stdout")
         self.stderr_stream = self._make_stream("stderr")
@@ -202,6 +206,7 @@ class Watcher:
 
     def set_opt(self, key, value):
         """Apply one already validated option; returns what it needs to take effect."""
+        self._variables_cache = None
         row = option_table.settable(key)
         if key == "env":
             self._raw_env = dict(value)
@@ -378,11 +383,14 @@ class Watcher:
     # -- spawning -----------------------------------------------------------
 
     def _next_wid(self):
-        used = {p.wid for p in self.processes.values()}
-        wid = 1
-        while wid in used:
-            wid += 1
-        return wid
+        """The lowest worker id no process holds (ids are reused)."""
+        if self._free_wids:
+            return heapq.heappop(self._free_wids)
+        self._top_wid += 1
+        return self._top_wid
+
+    def _release_wid(self, wid):
+        heapq.heappush(self._free_wids, wid)
 
     def socket_names(self):
         """Names of the circus sockets this watcher's command refers to."""
@@ -406,10 +414,13 @@ class Watcher:
         return fds, fresh
 
     def _variables(self):
-        variables = {k: v for k, v in self.options() if k not in self._options}
-        variables["env"] = self.env
-        variables["name"] = self.name
-        return variables
+        """Watcher attributes for ``$(circus.<attr>)``; rebuilt after any option change."""
+        if self._variables_cache is None:
+            variables = {k: v for k, v in self.options() if k not in self._options}
+            variables["env"] = self.env
+            variables["name"] = self.name
+            self._variables_cache = variables
+        return self._variables_cache
 
     def _make_process(self, wid):
         fds, fresh = self._socket_fds()
@@ -469,6 +480,7 @@ class Watcher:
                 await self._kill_process(process, sig=signal.SIGKILL, graceful_timeout=0)
                 return None
             return process
+        self._release_wid(wid)
         logger.error("%s: giving up spawning after %d attempts", self.name, attempt)
         return None
 
@@ -489,15 +501,18 @@ class Watcher:
     async def _spawn_processes(self):
         """Spawn until numprocesses run; returns the new pids (or None on a give-up)."""
         started = []
-        while len(self._alive()) < self.numprocesses:
+        missing = self.numprocesses - len(self._alive())
+        while missing > 0:
             if started and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)
-                if len(self._alive()) >= self.numprocesses:
+                missing = self.numprocesses - len(self._alive())
+                if missing <= 0:
                     break
             process = await self._spawn_process()
             if process is None:
                 return None
             started.append(process.pid)
+            missing -= 1
         return started
 
     # -- exits --------------------------------------------------------------
@@ -533,7 +548,8 @@ class Watcher:
 
     def _reap(self, process):
         self.call_hook("before_reap", process_pid=process.pid, time=time.time())
-        self.processes.pop(process.pid, None)
+        if self.processes.pop(process.pid, None) is not None:
+            self._release_wid(process.wid)
         self.notify_event(
             "reap",
             {"process_pid": process.pid, "time": time.time(), "exit_code": process.exit_code},
@@ -796,7 +812,7 @@ class Watcher:
         async with self.changing:
             numprocesses = max(0, int(numprocesses))
             if self.singleton and numprocesses > 1:
-                raise MessageError("watcher %r is a singleton" % self.name)
+                raise ValueError("watcher %r is a singleton: at most 1 process" % self.name)
             self.numprocesses = numprocesses
             if self.state is WatcherState.ACTIVE:
                 await self._manage()
