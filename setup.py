@@ -43,7 +43,7 @@ setup(
         "setproctitle",
     ],
     extras_require={
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "pytest-timeout", "hypothesis"],
         "docs": ["sphinx"],
     },
     entry_points={

@@ -306,6 +306,9 @@ class Arbiter:
         asyncio.ensure_future(self._reload_logged())
 
     async def _reload_logged(self):
+        from circus.logsetup import reopen_log_files
+
+        reopen_log_files()
         try:
             if self.config_file:
                 await self.reload_from_config()

@@ -266,7 +266,7 @@ class Watcher:
             return None
         from circus.stream import get_stream
 
-        return get_stream(conf)
+        return get_stream(conf, label=name + "_stream")
 
     def _swap_stream(self, name):
         """Replace a stream after its options changed; returns the live action needed."""
@@ -875,9 +875,14 @@ class Watcher:
 
 
 def _call_optional(obj, method):
+    """Call ``obj.method()`` if it exists; a user stream's failure is logged, not raised."""
     func = getattr(obj, method, None)
-    if func is not None:
+    if func is None:
+        return
+    try:
         func()
+    except Exception:
+        logger.exception("%r.%s() failed", obj, method)
 
 
 def add_pythonpath_to_sys_path(env):

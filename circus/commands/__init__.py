@@ -19,10 +19,8 @@ command module, and must start fast.
 """
 
 import importlib
-import inspect
 import pkgutil
-from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, NamedTuple, Optional, Tuple
 
 from circus import exc  # a module reference: circus.exc imports our errors module
 
@@ -44,8 +42,7 @@ def get_commands() -> Dict[str, "Command"]:
     return _REGISTRY
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(NamedTuple):
     """A circusctl option of one command (``--waiting``, ``--match glob``).
 
     ``kind`` bool gives a switch; any other kind takes a value converted by
@@ -88,11 +85,14 @@ class Command:
 
     @property
     def help(self) -> str:
+        import inspect
+
         return inspect.cleandoc(self.__doc__ or self.name)
 
     @property
     def summary(self) -> str:
-        return self.help.splitlines()[0].strip().rstrip(".")
+        lines = [line.strip() for line in (self.__doc__ or self.name).splitlines()]
+        return next(line for line in lines if line).rstrip(".")
 
     # -- client half -------------------------------------------------------------
 
@@ -145,7 +145,7 @@ class Command:
         """Validate, prepare and finish the command; return the reply keys."""
         self.validate(props)
         outcome = self.prepare(arbiter, props)
-        if inspect.isawaitable(outcome):
+        if hasattr(outcome, "__await__"):
             outcome = await outcome
         return outcome
 

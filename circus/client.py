@@ -1,0 +1,194 @@
+"""The client end of the JSON protocol over ZeroMQ (spec/protocol.md).
+
+A request is one frame of JSON: ``{"command": ..., "properties": {...},
+"id": ...}`` sent from a DEALER socket to circusd's ROUTER; the reply is one
+frame carrying the same ``id``. :class:`CircusClient` (blocking) and
+:class:`AsyncCircusClient` (asyncio) share :func:`encode_call` and
+:func:`decode_reply`, so both speak exactly the same protocol.
+
+Only the standard library and pyzmq are imported: ``circusctl`` starts fast.
+"""
+
+import importlib.util
+import json
+import logging
+import time
+import uuid
+
+import zmq
+
+from circus.client_defaults import DEFAULT_ENDPOINT_DEALER
+from circus.exc import CallError
+
+logger = logging.getLogger("circus.client")
+
+DEFAULT_TIMEOUT = 5.0
+TIMED_OUT = "Timed out."
+
+
+def make_message(command, **props):
+    """``{"command": command, "properties": props}``."""
+    return {"command": command, "properties": props}
+
+
+def cast_message(command, **props):
+    """A message circusd executes without replying (``msg_type: cast``)."""
+    msg = make_message(command, **props)
+    msg["msg_type"] = "cast"
+    return msg
+
+
+def make_json(command, **props):
+    """The JSON text of ``make_message(command, **props)``."""
+    return json.dumps(make_message(command, **props))
+
+
+def encode_call(msg):
+    """Give ``msg`` a fresh ``id`` (set in place) and return ``(id, frame)``."""
+    if not isinstance(msg, dict):
+        raise DeprecationWarning(
+            "call() takes a dict such as make_message('status'), not %r" % type(msg).__name__
+        )
+    msg["id"] = uuid.uuid4().hex
+    return msg["id"], json.dumps(msg).encode("utf8")
+
+
+def decode_reply(call_id, frame):
+    """The reply dict if ``frame`` answers ``call_id``, else None.
+
+    Replies to earlier calls that timed out carry other ids and are skipped,
+    as are frames that are not JSON objects.
+    """
+    try:
+        reply = json.loads(frame)
+    except ValueError:
+        logger.warning("ignoring a reply that is not JSON: %r", frame[:200])
+        return None
+    if not isinstance(reply, dict) or reply.get("id") != call_id:
+        return None
+    return reply
+
+
+def _dealer(context, endpoint, ssh_server, ssh_keyfile):
+    """A connected DEALER with a random identity and linger 0."""
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.IDENTITY, uuid.uuid4().hex.encode("ascii"))
+    socket.setsockopt(zmq.LINGER, 0)
+    try:
+        connect(socket, endpoint, ssh_server, ssh_keyfile)
+    except BaseException:
+        socket.close()
+        raise
+    return socket
+
+
+def connect(socket, endpoint, ssh_server=None, ssh_keyfile=None):
+    """Connect ``socket`` to ``endpoint``, through an ssh tunnel if ``ssh_server``.
+
+    The tunnel needs paramiko or pexpect; without either a CallError says so.
+    """
+    if ssh_server is None:
+        socket.connect(endpoint)
+        return
+    if not any(importlib.util.find_spec(m) for m in ("paramiko", "pexpect")):
+        raise CallError(
+            "--ssh needs paramiko or pexpect to open the tunnel: pip install paramiko"
+        )
+    from zmq import ssh
+
+    ssh.tunnel_connection(socket, endpoint, ssh_server, keyfile=ssh_keyfile)
+
+
+class CircusClient:
+    """A blocking client of circusd's control socket.
+
+    ``call`` waits at most ``timeout`` seconds for the reply (``CallError
+    "Timed out."`` otherwise). The context defaults to the process-wide
+    ``zmq.Context.instance()``.
+    """
+
+    def __init__(
+        self,
+        context=None,
+        endpoint=DEFAULT_ENDPOINT_DEALER,
+        timeout=DEFAULT_TIMEOUT,
+        ssh_server=None,
+        ssh_keyfile=None,
+    ):
+        self.context = context or zmq.Context.instance()
+        self.endpoint = endpoint
+        self.timeout = float(timeout)
+        self.socket = _dealer(self.context, endpoint, ssh_server, ssh_keyfile)
+
+    def stop(self):
+        """Close the socket (the shared context is left alone)."""
+        self.socket.close(linger=0)
+
+    def send_message(self, command, **props):
+        """``call(make_message(command, **props))``."""
+        return self.call(make_message(command, **props))
+
+    def call(self, msg):
+        """Send ``msg`` (a dict; its ``id`` is set) and return the reply dict."""
+        call_id, frame = encode_call(msg)
+        deadline = time.monotonic() + self.timeout
+        try:
+            self.socket.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            raise CallError(TIMED_OUT) from None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.socket.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                raise CallError(TIMED_OUT)
+            reply = decode_reply(call_id, self.socket.recv())
+            if reply is not None:
+                return reply
+
+
+class AsyncCircusClient:
+    """The asyncio twin of :class:`CircusClient`: ``await client.call(msg)``.
+
+    The socket is a ``zmq.asyncio`` socket on ``context`` (shadowed, so a
+    plain ``zmq.Context`` may be given); it must be used from a running loop.
+    """
+
+    def __init__(
+        self,
+        context=None,
+        endpoint=DEFAULT_ENDPOINT_DEALER,
+        timeout=DEFAULT_TIMEOUT,
+        ssh_server=None,
+        ssh_keyfile=None,
+    ):
+        import zmq.asyncio
+
+        base = context or zmq.Context.instance()
+        self.context = zmq.asyncio.Context.shadow(base.underlying)
+        self.endpoint = endpoint
+        self.timeout = float(timeout)
+        self.socket = _dealer(self.context, endpoint, ssh_server, ssh_keyfile)
+
+    def stop(self):
+        self.socket.close(linger=0)
+
+    async def send_message(self, command, **props):
+        return await self.call(make_message(command, **props))
+
+    async def call(self, msg):
+        """Send ``msg`` (a dict; its ``id`` is set) and return the reply dict."""
+        import asyncio
+
+        call_id, frame = encode_call(msg)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        try:
+            await self.socket.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            raise CallError(TIMED_OUT) from None
+        while True:
+            left = deadline - loop.time()
+            if left <= 0 or not await self.socket.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                raise CallError(TIMED_OUT)
+            reply = decode_reply(call_id, await self.socket.recv())
+            if reply is not None:
+                return reply

@@ -1,0 +1,95 @@
+"""add: a new watcher, started or not."""
+
+from circus.commands import (
+    WAITING,
+    Command,
+    Flag,
+    check_owner,
+    check_watcher_options,
+    optional,
+    required,
+)
+from circus.exc import AlreadyExist, ArgumentError, MessageError
+
+
+class Add(Command):
+    """Add a watcher
+
+    The new watcher is stopped unless ``start`` is true.
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "add",
+         "properties": {"name": "<name>", "cmd": "<command line>",
+                        "args": ["--arg", "..."], "options": {},
+                        "start": false, "waiting": false}}
+
+    ``args`` (a string or a list of strings) and ``options`` are optional.
+    ``options`` takes the watcher keys ``set`` accepts (``numprocesses``,
+    ``env``, ``uid``, ``stdout_stream``, ``hooks``, ``rlimit_*``...), with
+    JSON values of the right type. A name already used (in any case) is
+    refused. When circusd has an ``endpoint_owner``, ``options.uid`` must
+    be that user. With ``start`` and ``waiting`` the reply has ``started``
+    and ``kept`` (pids).
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl add [--start] [--waiting] <name> <cmd> [<word> ...]
+
+    The words after the name form the command line; put ``--`` before them
+    when they start with a dash.
+    """
+
+    name = "add"
+    properties = ("name", "cmd")
+    options = (Flag("start", "start the watcher at once"), WAITING)
+    waiting = True
+    usage = "<name> <cmd> [<word> ...]"
+
+    def message(self, *args, **opts):
+        if len(args) < 2:
+            raise ArgumentError("Invalid number of arguments")
+        return self.make_message(
+            name=args[0],
+            cmd=" ".join(args[1:]),
+            start=bool(opts.get("start")),
+            waiting=opts.get("waiting"),
+        )
+
+    def validate(self, props):
+        super().validate(props)
+        if not required(props, "name", str).strip():
+            raise MessageError("message invalid: 'name' must not be empty")
+        check_watcher_options({"cmd": props["cmd"]})
+        if props.get("args") is not None:
+            check_watcher_options({"args": props["args"]})
+        check_watcher_options(optional(props, "options", dict, default={}))
+        optional(props, "start", bool)
+
+    def prepare(self, arbiter, props):
+        name = props["name"]
+        try:
+            arbiter.get_watcher(name)
+        except KeyError:
+            pass
+        else:
+            raise AlreadyExist("watcher %r already exists" % name)
+        options = props.get("options") or {}
+        check_owner(arbiter, options.get("uid"))
+        kwargs = check_watcher_options(options)
+        kwargs.pop("cmd", None)
+        if props.get("args") is not None:
+            kwargs["args"] = props["args"]
+        try:
+            watcher = arbiter.add_watcher(name, props["cmd"], **kwargs)
+        except ValueError as error:
+            raise MessageError(str(error)) from None
+        if props.get("start"):
+            return watcher.start()
+        return None

@@ -1,0 +1,34 @@
+"""decr: fewer processes for a watcher."""
+
+from circus.commands.incr import Incr
+
+
+class Decr(Incr):
+    """Decrement the number of processes in a watcher
+
+    The oldest processes are stopped first; the count never goes below 0.
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "decr", "properties": {"name": "<name>", "nb": <nb>, "waiting": false}}
+
+    ``nb`` (default 1) is how many processes to remove. With ``waiting``
+    the reply comes once they are stopped and has ``numprocesses``, the new
+    count. A singleton watcher is left alone: the reply has
+    ``numprocesses`` and ``singleton: true``.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl decr <name> [<nb>] [--waiting]
+    """
+
+    name = "decr"
+
+    def change(self, watcher, nb):
+        return watcher.decr(nb)

@@ -1,0 +1,51 @@
+"""dstats: process information of circusd itself."""
+
+import os
+
+from circus.commands import Command, format_info
+
+
+class Dstats(Command):
+    """Get circusd stats
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "dstats"}
+
+    The reply has ``info``: circusd's own process info (as in ``stats``),
+    with the infos of its child processes under ``children``.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl dstats
+
+    Prints ``Main Process:`` and circusd's line, then ``Children:`` and one
+    line per child process.
+    """
+
+    name = "dstats"
+    _process = None  # kept between calls: cpu percent is measured since the last one
+
+    def prepare(self, arbiter, props):
+        import psutil
+
+        from circus.procinfo import get_info
+
+        if self._process is None or self._process.pid != os.getpid():
+            self._process = psutil.Process(os.getpid())
+        return {"info": get_info(self._process)}
+
+    def console_msg(self, reply):
+        info = reply.get("info") or {}
+        lines = ["Main Process:", "    %s" % format_info(info)]
+        children = info.get("children") if isinstance(info, dict) else None
+        if children:
+            lines.append("Children:")
+            lines.extend("    %s" % format_info(child) for child in children)
+        return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""incr: more processes for a watcher."""
+
+from circus.commands import WAITING, Command, as_key, find_watcher, int_arg, optional, required
+from circus.exc import ArgumentError, MessageError
+
+SINGLETON = "This watcher is a Singleton - not changing the number of processes"
+
+
+class Incr(Command):
+    """Increment the number of processes in a watcher
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "incr", "properties": {"name": "<name>", "nb": <nb>, "waiting": false}}
+
+    ``nb`` (default 1) is how many processes to add. With ``waiting`` the
+    reply comes once the processes run and has ``numprocesses``, the new
+    count. A singleton watcher is left alone: the reply has
+    ``numprocesses`` and ``singleton: true``.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl incr <name> [<nb>] [--waiting]
+    """
+
+    name = "incr"
+    properties = ("name",)
+    options = (WAITING,)
+    waiting = True
+    usage = "<name> [<nb>]"
+
+    def message(self, *args, **opts):
+        if not 1 <= len(args) <= 2:
+            raise ArgumentError("Invalid number of arguments")
+        nb = int_arg(args[1], "nb") if len(args) == 2 else None
+        return self.make_message(name=args[0], nb=nb, waiting=opts.get("waiting"))
+
+    def validate(self, props):
+        super().validate(props)
+        required(props, "name", str)
+        if optional(props, "nb", int, default=1) < 0:
+            raise MessageError("message invalid: 'nb' must be 0 or more")
+
+    def prepare(self, arbiter, props):
+        watcher = find_watcher(arbiter, props["name"])
+        if watcher.singleton:
+            return {"numprocesses": watcher.numprocesses, "singleton": True}
+        return as_key("numprocesses", self.change(watcher, props.get("nb", 1)))
+
+    def change(self, watcher, nb):
+        return watcher.incr(nb)
+
+    def console_msg(self, reply):
+        if reply.get("singleton"):
+            return SINGLETON
+        if "numprocesses" in reply:
+            return str(reply["numprocesses"])
+        return "ok"

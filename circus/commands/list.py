@@ -1,0 +1,53 @@
+"""list: the watchers, or the pids of one watcher."""
+
+from circus.commands import Command, find_watcher, optional
+from circus.exc import ArgumentError
+
+
+class List(Command):
+    """Get the list of watchers or the processes of one watcher
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "list", "properties": {"name": "<name>"}}
+
+    Without ``name`` the reply has ``watchers``: every watcher name, lower
+    case, sorted. With it the reply has ``pids``: the sorted pids of the
+    watcher's processes that are alive.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl list [<name>]
+
+    Prints the names, or the pids, separated by commas.
+    """
+
+    name = "list"
+    usage = "[<name>]"
+
+    def message(self, *args, **opts):
+        if len(args) > 1:
+            raise ArgumentError("Invalid number of arguments")
+        return self.make_message(name=args[0] if args else None)
+
+    def validate(self, props):
+        super().validate(props)
+        optional(props, "name", str)
+
+    def prepare(self, arbiter, props):
+        if props.get("name"):
+            watcher = find_watcher(arbiter, props["name"])
+            pids = [pid for pid, p in watcher.processes.items() if p.is_alive()]
+            return {"pids": sorted(pids)}
+        return {"watchers": sorted(w.name.lower() for w in arbiter.iter_watchers())}
+
+    def console_msg(self, reply):
+        if "pids" in reply:
+            return ",".join(str(pid) for pid in reply["pids"])
+        return ",".join(reply.get("watchers", []))

@@ -1,0 +1,49 @@
+"""numprocesses: how many processes one watcher, or circusd, runs."""
+
+from circus.commands import Command, find_watcher, optional
+from circus.exc import ArgumentError
+
+
+class NumProcesses(Command):
+    """Get the number of processes
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "numprocesses", "properties": {"name": "<name>"}}
+
+    The reply's ``numprocesses`` counts the processes of watcher ``name``
+    (then ``watcher_name`` echoes the name), or of every watcher when no
+    name is given.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl numprocesses [<name>]
+    """
+
+    name = "numprocesses"
+    usage = "[<name>]"
+
+    def message(self, *args, **opts):
+        if len(args) > 1:
+            raise ArgumentError("Invalid number of arguments")
+        return self.make_message(name=args[0] if args else None)
+
+    def validate(self, props):
+        super().validate(props)
+        optional(props, "name", str)
+
+    def prepare(self, arbiter, props):
+        name = props.get("name")
+        if name:
+            watcher = find_watcher(arbiter, name)
+            return {"numprocesses": len(watcher), "watcher_name": name}
+        return {"numprocesses": arbiter.numprocesses()}
+
+    def console_msg(self, reply):
+        return str(reply.get("numprocesses"))

@@ -1,0 +1,41 @@
+"""quit: stop every watcher, then circusd."""
+
+from circus.commands import WAITING, Command, discard
+from circus.exc import ArgumentError
+
+
+class Quit(Command):
+    """Quit the arbiter immediately
+
+    Every watcher is stopped (each with its graceful timeout), then circusd
+    exits.
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "quit", "properties": {"waiting": false}}
+
+    Without ``waiting`` the reply is sent before anything is stopped; with
+    it, once every watcher is stopped.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl quit [--waiting]
+    """
+
+    name = "quit"
+    options = (WAITING,)
+    waiting = True
+
+    def message(self, *args, **opts):
+        if args:
+            raise ArgumentError("Invalid number of arguments")
+        return self.make_message(waiting=opts.get("waiting"))
+
+    def prepare(self, arbiter, props):
+        return discard(arbiter.stop())

@@ -1,0 +1,38 @@
+"""restart: restart watchers, or the whole arbiter."""
+
+from circus.commands.start import Start
+
+
+class Restart(Start):
+    """Restart the arbiter or watchers
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "restart",
+         "properties": {"name": "<name>", "match": "glob", "waiting": false}}
+
+    With ``name``, the matching watchers are stopped and started again
+    (``match`` as for ``start``); with ``waiting`` and a single match the
+    reply has ``info``: ``{"stopped": [pids], "started": [pids], "kept": []}``.
+    Without ``name`` circusd restarts as a whole: every watcher is stopped,
+    the configuration file is read again and everything is started anew,
+    in the same circusd process.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl restart [<name>] [--match simple|glob|regex] [--waiting]
+    """
+
+    name = "restart"
+
+    def act(self, watcher):
+        return watcher.restart()
+
+    def act_on_all(self, arbiter):
+        return arbiter.restart()

@@ -1,0 +1,111 @@
+"""set: change options of a watcher while it runs."""
+
+from circus.commands import (
+    WAITING,
+    Command,
+    check_owner,
+    check_watcher_options,
+    discard,
+    find_watcher,
+    int_arg,
+    required,
+)
+from circus.exc import ArgumentError, MessageError
+
+# Keys the daemon resolves itself (a user name means the daemon's user).
+_SENT_AS_TEXT = ("uid", "gid", "args", "cmd")
+_INT_STREAM_KEYS = ("max_bytes", "backup_count", "rotate_interval")
+
+
+def _pairs(text, what):
+    """``'A=1,B=2'`` (or ``'A:1,B:2'`` for hooks) as a dict."""
+    result = {}
+    separator = ":" if what == "hooks" else "="
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition(separator)
+        if not sep:
+            raise ArgumentError("%s must look like KEY%sVALUE,KEY2%sVALUE2" % (what, separator, separator))
+        result[key.strip()] = value.strip()
+    return result
+
+
+def convert_value(key, text):
+    """The JSON value circusctl sends for ``set <name> <key> <text>``."""
+    from circus import options as table
+
+    row = table.lookup("watcher", key)
+    if row is None:
+        raise ArgumentError("unknown key %r" % key)
+    if key in _SENT_AS_TEXT or key.startswith("hooks."):
+        return text
+    if key in ("env", "hooks"):
+        return _pairs(text, key)
+    if key.startswith(("stdout_stream.", "stderr_stream.")):
+        option = key.split(".", 1)[1]
+        return int_arg(text, key) if option in _INT_STREAM_KEYS else text
+    try:
+        return row.convert(text)
+    except ValueError as error:
+        raise ArgumentError("invalid value for %r: %s" % (key, error)) from None
+
+
+class Set(Command):
+    """Set a watcher option
+
+    Options are applied together. What they need is done once: a change
+    of the command, environment, user or limits restarts the processes
+    gracefully; ``numprocesses`` starts or stops processes; other options
+    (``graceful_timeout``, ``stop_signal``, streams, hooks...) take effect
+    at once. Every changed key publishes an ``updated`` event.
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "set",
+         "properties": {"name": "<name>", "options": {"key": value},
+                        "waiting": false}}
+
+    Values are JSON values of the option's type (``"numprocesses": 3``,
+    ``"env": {"A": "1"}``, ``"hooks": {"after_start": "mod.fn"}``). Keys
+    that cannot change while circusd runs (``priority``, ``use_sockets``...)
+    are refused. With ``waiting`` the reply comes once the change is
+    applied.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl set <name> <key> <value> [<key> <value> ...] [--waiting]
+
+    Values are written as in the configuration file; ``env`` as
+    ``A=1,B=2`` and ``hooks`` as ``hook:dotted.path,hook2:dotted.path``.
+    """
+
+    name = "set"
+    properties = ("name", "options")
+    options = (WAITING,)
+    waiting = True
+    usage = "<name> <key> <value> [<key> <value> ...]"
+
+    def message(self, *args, **opts):
+        if len(args) < 3 or len(args) % 2 != 1:
+            raise ArgumentError("Invalid number of arguments")
+        pairs = zip(args[1::2], args[2::2])
+        options = {key.lower(): convert_value(key.lower(), value) for key, value in pairs}
+        return self.make_message(name=args[0], options=options, waiting=opts.get("waiting"))
+
+    def validate(self, props):
+        super().validate(props)
+        required(props, "name", str)
+        if not required(props, "options", dict):
+            raise MessageError("message invalid: 'options' is empty")
+        check_watcher_options(props["options"])
+
+    def prepare(self, arbiter, props):
+        watcher = find_watcher(arbiter, props["name"])
+        if "uid" in props["options"]:
+            check_owner(arbiter, props["options"]["uid"])
+        return discard(watcher.set_options(props["options"]))

@@ -1,0 +1,68 @@
+"""start: start watchers (all, one, or those matching a pattern)."""
+
+from circus.commands import MATCH, WAITING, Command, as_key, discard, match_watchers, optional
+from circus.exc import ArgumentError, MessageError
+
+
+class Start(Command):
+    """Start the arbiter or a watcher
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "start",
+         "properties": {"name": "<name>", "match": "glob", "waiting": false}}
+
+    Without ``name`` every watcher is started (in priority order). With it,
+    the watchers whose name matches: ``match`` is ``glob`` (the default,
+    ``web*``), ``regex`` or ``simple`` (the exact name). With ``waiting``
+    the reply comes once they run; when a single watcher matched, it has
+    ``info``: ``{"started": [pids], "kept": [pids]}``.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl start [<name>] [--match simple|glob|regex] [--waiting]
+    """
+
+    name = "start"
+    options = (MATCH, WAITING)
+    waiting = True
+    usage = "[<name>]"
+
+    def message(self, *args, **opts):
+        if len(args) > 1:
+            raise ArgumentError("Invalid number of arguments")
+        return self.make_message(
+            name=args[0] if args else None,
+            match=opts.get("match") if args else None,
+            waiting=opts.get("waiting"),
+        )
+
+    def validate(self, props):
+        super().validate(props)
+        optional(props, "name", str)
+        if optional(props, "match", str, default="glob") not in ("simple", "glob", "regex"):
+            raise MessageError("unknown match method %s" % props["match"])
+
+    def prepare(self, arbiter, props):
+        if not props.get("name"):
+            return discard(self.act_on_all(arbiter))
+        watchers = match_watchers(arbiter, props["name"], props.get("match") or "glob")
+        if len(watchers) == 1:
+            return as_key("info", self.act(watchers[0]))
+        import asyncio
+
+        return discard(asyncio.gather(*(self.act(w) for w in watchers)))
+
+    def act(self, watcher):
+        """The coroutine that applies this command to one watcher."""
+        return watcher.start()
+
+    def act_on_all(self, arbiter):
+        """The coroutine that applies this command to the whole arbiter."""
+        return arbiter.start_watchers()

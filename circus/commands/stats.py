@@ -1,0 +1,95 @@
+"""stats: process information of the watchers."""
+
+from circus.commands import Command, Flag, find_watcher, format_info, int_arg, optional
+from circus.exc import ArgumentError, MessageError
+
+
+def process_lines(pid, info):
+    """``<pid>: <info line>`` then one line per child, indented by three spaces."""
+    lines = ["%s: %s" % (pid, format_info(info))]
+    if isinstance(info, dict):
+        lines.extend("   %s" % format_info(child) for child in info.get("children") or [])
+    return lines
+
+
+def _by_pid(infos):
+    return sorted(infos.items(), key=lambda item: int(item[0]))
+
+
+class Stats(Command):
+    """Get process infos
+
+    For every process: pid, command, user, nice value, resident and virtual
+    memory, CPU and memory percentages, CPU time, age, and the same for its
+    children.
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "stats",
+         "properties": {"name": "<name>", "process": <pid>, "extended": false}}
+
+    Every property is optional. Without ``name`` the reply has ``infos``:
+    ``{watcher: {pid: info}}``. With ``name`` it has ``name`` and ``info``
+    (``{pid: info}``); with ``process`` too, ``process`` and ``info`` (that
+    process's info). ``extended`` lets the watcher's ``extended_stats`` hook
+    add its own keys.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl stats [--extended] [<name> [<pid>]]
+
+    Prints ``<watcher>:`` headers and one line per process:
+    ``<pid>: <pid>  <cmdline> <user> <nice> <rss> <vms> <cpu%> <mem%> <ctime>``.
+    """
+
+    name = "stats"
+    options = (Flag("extended", "let the extended_stats hook add its infos"),)
+    usage = "[<name> [<pid>]]"
+
+    def message(self, *args, **opts):
+        if len(args) > 2:
+            raise ArgumentError("Invalid number of arguments")
+        name = args[0] if args else None
+        process = int_arg(args[1], "pid") if len(args) == 2 else None
+        return self.make_message(name=name, process=process, extended=opts.get("extended"))
+
+    def validate(self, props):
+        super().validate(props)
+        optional(props, "name", str)
+        optional(props, "extended", bool)
+        if optional(props, "process", int) is not None and not props.get("name"):
+            raise MessageError("message invalid: 'process' needs 'name'")
+
+    def prepare(self, arbiter, props):
+        extended = bool(props.get("extended"))
+        name = props.get("name")
+        if not name:
+            return {"infos": {w.name: w.info(extended) for w in arbiter.iter_watchers()}}
+        watcher = find_watcher(arbiter, name)
+        pid = props.get("process")
+        if pid is None:
+            return {"name": name, "info": watcher.info(extended)}
+        if pid not in watcher.processes:
+            raise MessageError("process %d not found in %r" % (pid, name))
+        return {"process": pid, "info": watcher.process_info(pid, extended)}
+
+    def console_msg(self, reply):
+        if "infos" in reply:
+            lines = []
+            for name in sorted(reply["infos"]):
+                lines.append("%s:" % name)
+                for pid, info in _by_pid(reply["infos"][name]):
+                    lines.extend(process_lines(pid, info))
+            return "\n".join(lines)
+        if "process" in reply:
+            return "\n".join(process_lines(reply["process"], reply.get("info")))
+        lines = ["%s:" % reply.get("name")]
+        for pid, info in _by_pid(reply.get("info") or {}):
+            lines.extend(process_lines(pid, info))
+        return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""status: the state of one watcher or of every watcher."""
+
+from circus.commands import Command, find_watcher, optional
+from circus.exc import ArgumentError
+
+
+class Status(Command):
+    """Get the status of one watcher or of all watchers
+
+    A watcher is ``active``, ``stopped``, ``starting`` or ``stopping``.
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "status", "properties": {"name": "<name>"}}
+
+    ``name`` is optional. With it the reply's ``status`` is the watcher's
+    state (it replaces ``"ok"``); without it the reply has ``statuses``,
+    ``{watcher name: state}`` for every watcher.
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl status [<name>]
+
+    Prints the state of ``<name>``, or one ``<name>: <state>`` line per
+    watcher, sorted by name.
+    """
+
+    name = "status"
+    usage = "[<name>]"
+
+    def message(self, *args, **opts):
+        if len(args) > 1:
+            raise ArgumentError("Invalid number of arguments")
+        return self.make_message(name=args[0] if args else None)
+
+    def validate(self, props):
+        super().validate(props)
+        optional(props, "name", str)
+
+    def prepare(self, arbiter, props):
+        if props.get("name"):
+            return {"status": find_watcher(arbiter, props["name"]).status()}
+        return {"statuses": arbiter.statuses()}
+
+    def console_msg(self, reply):
+        if "statuses" in reply:
+            statuses = reply["statuses"]
+            return "\n".join("%s: %s" % (name, statuses[name]) for name in sorted(statuses))
+        return str(reply.get("status"))

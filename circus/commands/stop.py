@@ -1,0 +1,40 @@
+"""stop: stop watchers (all, one, or those matching a pattern)."""
+
+from circus.commands.start import Start
+
+
+class Stop(Start):
+    """Stop watchers
+
+    Processes get their watcher's ``stop_signal``, then SIGKILL after
+    ``graceful_timeout`` seconds.
+
+    ZMQ message
+    -----------
+
+    ::
+
+        {"command": "stop",
+         "properties": {"name": "<name>", "match": "glob", "waiting": false}}
+
+    Without ``name`` every watcher is stopped (circusd keeps running). With
+    it, the watchers whose name matches: ``match`` is ``glob`` (the
+    default), ``regex`` or ``simple`` (the exact name). With ``waiting`` the
+    reply comes once they are stopped (then ``info`` is null when a single
+    watcher matched).
+
+    Command line
+    ------------
+
+    ::
+
+        $ circusctl stop [<name>] [--match simple|glob|regex] [--waiting]
+    """
+
+    name = "stop"
+
+    def act(self, watcher):
+        return watcher.stop()
+
+    def act_on_all(self, arbiter):
+        return arbiter.stop_watchers()

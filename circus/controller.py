@@ -1,0 +1,304 @@
+"""The daemon end of the JSON protocol: circusd's ROUTER socket.
+
+Each request is handled in its own task, so a slow command (a ``stop
+--waiting`` of a watcher with a long graceful timeout) never delays the
+others; the watchers serialise their own changes. Every request gets exactly
+one reply, except ``msg_type: cast`` ones (none by design): malformed
+requests and failing commands get error replies, and nothing a client sends
+can stop the socket from serving the next request.
+
+Frames: a DEALER client's request arrives as ``[identity, body]``; a REQ
+client's as ``[identity, b"", body]``. The reply carries the same envelope
+(every frame before the body), so both kinds of client work.
+"""
+
+import asyncio
+import errno
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+
+import zmq
+import zmq.asyncio
+
+from circus.commands import errors, get_commands
+from circus.exc import CircusError
+
+logger = logging.getLogger("circus.controller")
+
+
+class RequestError(Exception):
+    """A request that cannot be dispatched; carries the reply's errno and id."""
+
+    def __init__(self, errno_, reason, msg_id=None, cast=False):
+        super().__init__(reason)
+        self.errno = errno_
+        self.reason = reason
+        self.msg_id = msg_id
+        self.cast = cast
+
+
+class WaitingFailed(Exception):
+    """The long part of a ``waiting`` command failed (errno 6)."""
+
+
+def decode(body):
+    """``(command name, properties, id, cast)`` of a request body.
+
+    Raises RequestError: errno 1 for a body that is not JSON, 3 for JSON
+    that is not a request object, 2 for an unknown command.
+    """
+    try:
+        msg = json.loads(body.strip())
+    except (ValueError, RecursionError):
+        raise RequestError(errors.INVALID_JSON, "json invalid") from None
+    if not isinstance(msg, dict):
+        raise RequestError(
+            errors.MESSAGE_ERROR,
+            "message invalid: a request is a JSON object with a 'command' key",
+        )
+    msg_id, cast = msg.get("id"), msg.get("msg_type") == "cast"
+    name = msg.get("command")
+    if not isinstance(name, str) or not name:
+        raise RequestError(
+            errors.MESSAGE_ERROR, "message invalid: 'command' must be a command name", msg_id, cast
+        )
+    props = msg.get("properties")
+    if props is None:
+        props = {}
+    elif not isinstance(props, dict):
+        raise RequestError(
+            errors.MESSAGE_ERROR, "message invalid: 'properties' must be an object", msg_id, cast
+        )
+    command = get_commands().get(name.lower())
+    if command is None:
+        raise RequestError(errors.UNKNOWN_COMMAND, "unknown command: %r" % name, msg_id, cast)
+    return command, props, msg_id, cast
+
+
+def error_reply(error, command_name=None):
+    """``(errno, reason, tb)`` of an exception raised while serving a request.
+
+    The one place where exceptions become error replies: circus errors carry
+    their errno, OSError is errno 4, anything else errno 5 with a traceback.
+    """
+    if isinstance(error, RequestError):
+        return error.errno, error.reason, None
+    if isinstance(error, WaitingFailed):
+        cause = error.__cause__
+        errno_, reason, tb = error_reply(cause, command_name)
+        return errors.BAD_MSG_DATA_ERROR, "server error: %s" % reason, tb
+    if isinstance(error, CircusError):
+        return error.errno, str(error), None
+    if isinstance(error, OSError):
+        return errors.OS_ERROR, str(error), None
+    tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    reason = "command %r failed: %s: %s" % (command_name, type(error).__name__, error)
+    return errors.COMMAND_ERROR, reason, tb
+
+
+def _json_default(value):
+    """Values a command may return that JSON does not know."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def encode_reply(msg_id, result=None, error=None, command_name=None):
+    """The reply frame: ``{status, time, id, ...}``."""
+    if error is not None:
+        errno_, reason, tb = error_reply(error, command_name)
+        reply = {"status": "error", "reason": reason, "tb": tb, "errno": errno_}
+    elif isinstance(result, list):
+        reply = {"status": "ok", "results": result}
+    else:
+        reply = {"status": "ok"}
+        reply.update(result or {})  # a watcher's status overwrites "ok", as in Circus
+    reply["time"] = time.time()
+    reply["id"] = msg_id
+    return json.dumps(reply, default=_json_default).encode("utf8")
+
+
+class Controller:
+    """Serves the control endpoint of ``arbiter``.
+
+    ``await start()`` binds the ROUTER socket (linger 0) and serves until
+    ``stop()``. ``endpoint_owner`` (a user name or uid) owns the socket file
+    of an ``ipc://`` endpoint. ``loop`` is accepted for compatibility; the
+    running loop is used.
+    """
+
+    def __init__(self, arbiter, endpoint, context, loop=None, endpoint_owner=None):
+        self.arbiter = arbiter
+        self.endpoint = endpoint
+        self.context = zmq.asyncio.Context.shadow((context or zmq.Context.instance()).underlying)
+        self.endpoint_owner = endpoint_owner
+        self.socket = None
+        self._reader = None
+        self._tasks = set()
+        self._waiting = {}  # request task -> (envelope, id) until it is answered
+        self._closing = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self):
+        """Bind the endpoint and start serving; OSError if it cannot be bound."""
+        sock = self.context.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            self._check_ipc_free()
+            sock.bind(self.endpoint)
+        except (zmq.ZMQError, OSError) as error:
+            sock.close()
+            code = getattr(error, "errno", None) or errno.EADDRINUSE
+            failure = OSError("cannot bind control endpoint %s: %s" % (self.endpoint, os.strerror(code)))
+            failure.errno = code
+            raise failure from None
+        self.socket = sock
+        self._chown_ipc()
+        self._reader = asyncio.ensure_future(self._serve())
+        logger.debug("control endpoint %s bound", self.endpoint)
+
+    def _ipc_path(self):
+        if self.endpoint.startswith("ipc://"):
+            return self.endpoint[len("ipc://"):]
+        return None
+
+    def _check_ipc_free(self):
+        """Refuse an ipc:// path another process listens on (zmq would steal it)."""
+        path = self._ipc_path()
+        if not path or not os.path.exists(path):
+            return
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError:
+            return  # a leftover file: nobody listens, zmq replaces it
+        finally:
+            probe.close()
+        raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+
+    def _chown_ipc(self):
+        path = self._ipc_path()
+        if not path or self.endpoint_owner is None:
+            return
+        from circus.convert import to_uid
+
+        os.chown(path, to_uid(self.endpoint_owner), -1)
+
+    def stop(self):
+        """Stop serving and close the socket.
+
+        Requests in progress are cancelled, except the one calling ``stop``
+        (``quit`` or ``restart``): when it waits for its reply, the reply is
+        sent now, as everything but the closing is done.
+        """
+        if self.socket is None or self._closing:
+            return
+        self._closing = True
+        current = asyncio.current_task()
+        if self._reader is not None:
+            self._reader.cancel()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        waiting = self._waiting.pop(current, None)
+        if waiting is not None:
+            envelope, msg_id = waiting
+            self._send(envelope, encode_reply(msg_id))
+        # A short linger lets the last replies leave.
+        self.socket.close(linger=500)
+        logger.debug("control endpoint %s closed", self.endpoint)
+
+    # -- serving -----------------------------------------------------------------
+
+    async def _serve(self):
+        while True:
+            try:
+                frames = await self.socket.recv_multipart()
+            except zmq.ZMQError as error:
+                if self.socket.closed:
+                    return
+                logger.error("control socket: %s", error)
+                continue
+            if len(frames) < 2:
+                continue  # a ROUTER always prefixes the identity; nothing to answer
+            self._spawn(self._handle(frames[:-1], frames[-1]))
+
+    def _spawn(self, coro):
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _send(self, envelope, reply):
+        """Send without waiting: a ROUTER drops what it cannot route anyway."""
+        try:
+            zmq.Socket.send_multipart(self.socket, envelope + [reply], zmq.NOBLOCK)
+        except zmq.ZMQError as error:
+            logger.warning("could not send a reply: %s", error)
+
+    async def _handle(self, envelope, body):
+        task = asyncio.current_task()
+        self._waiting[task] = (envelope, None)
+        try:
+            reply = await self.dispatch(body, task)
+        finally:
+            answered = self._waiting.pop(task, None) is None
+        if reply is not None and not answered and not self._closing:
+            self._send(envelope, reply)
+
+    async def dispatch(self, body, task=None):
+        """The reply frame for request ``body`` (bytes), or None for a cast."""
+        msg_id, command, cast = None, None, False
+        try:
+            command, props, msg_id, cast = decode(body)
+            if cast:
+                self._waiting.pop(task, None)  # a cast is never answered
+            elif task in self._waiting:
+                self._waiting[task] = (self._waiting[task][0], msg_id)
+            result = await self._run(command, props, cast)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if isinstance(error, RequestError):
+                msg_id, cast = error.msg_id, error.cast
+            if cast:
+                logger.error("cast %r failed: %s", command and command.name, error)
+                return None
+            logger.debug("command %s failed: %s", command and command.name, error)
+            return encode_reply(msg_id, error=error, command_name=command and command.name)
+        if cast:
+            return None
+        return encode_reply(msg_id, result)
+
+    async def _run(self, command, props, cast):
+        """Run ``command``; the reply keys, or None when it goes on in the background."""
+        command.validate(props)
+        outcome = command.prepare(self.arbiter, props)
+        if not hasattr(outcome, "__await__"):
+            return outcome
+        if cast or (command.waiting and not props.get("waiting")):
+            self._spawn(self._background(command.name, outcome))
+            return None
+        if not command.waiting:
+            return await outcome
+        try:
+            return await outcome
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise WaitingFailed() from error
+
+    async def _background(self, name, outcome):
+        try:
+            await outcome
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("command %s failed", name)
