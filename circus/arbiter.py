@@ -5,8 +5,10 @@ import gc
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
+import sys
 import threading
 import time
 
@@ -17,6 +19,7 @@ from circus import __version__
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
 from circus.exc import AlreadyExist, MessageError
+from circus.naming import resolve_name
 from circus.pidfile import Pidfile
 from circus.reload_plan import plan_reload, uses_socket
 from circus.sockets import CircusSocket, CircusSockets
@@ -110,6 +113,26 @@ class Arbiter:
         self._owns_context = False
         for watcher in watchers:
             self._register(watcher)
+        if httpd:
+            self.sockets.add(CircusSocket("circushttpd", host=httpd_host, port=httpd_port))
+        for cfg in internal_watchers(self._settings(), self.plugins):
+            self._register(build_watcher(cfg))
+
+    def _settings(self):
+        """The [circus] values internal watchers are built from."""
+        return {
+            "endpoint": self.endpoint,
+            "pubsub_endpoint": self.pubsub_endpoint,
+            "stats_endpoint": self.stats_endpoint,
+            "statsd": self.statsd,
+            "statsd_close_outputs": self.statsd_close_outputs,
+            "httpd": self.httpd,
+            "httpd_close_outputs": self.httpd_close_outputs,
+            "check_delay": self.check_delay,
+            "debug": self.debug,
+            "loglevel": self.loglevel,
+            "logoutput": self.logoutput,
+        }
 
     # -- construction -------------------------------------------------------
 
@@ -456,10 +479,10 @@ class Arbiter:
             logger.info("another arbiter-wide change is in progress, waiting for it")
         async with self._changing:
             new_cfg = get_config(config_file or self.config_file)
-            plan = plan_reload(self._cfg, new_cfg)
+            plan = plan_reload(with_internal_watchers(self._cfg), with_internal_watchers(new_cfg))
             for key in plan.circus_needs_restart:
                 logger.warning("[circus] %s changed: it takes effect after a restart", key)
-            new_watchers = {w["name"].lower(): w for w in new_cfg["watchers"]}
+            new_watchers = {w["name"].lower(): w for w in with_internal_watchers(new_cfg)["watchers"]}
             built = {
                 name: build_watcher(new_watchers[name])
                 for name in plan.watchers_added + plan.watchers_replaced
@@ -507,6 +530,118 @@ class Arbiter:
             len(plan.watchers_replaced),
             len(plan.watchers_resized),
         )
+
+
+def _python_command(code, *args):
+    """``cmd`` and ``args`` running ``code`` in circusd's own interpreter."""
+    return shlex.quote(sys.executable), ["-c", code] + [str(a) for a in args]
+
+
+def _log_args(settings):
+    if settings.get("debug"):
+        return ["--log-level", "debug"]
+    args = []
+    if settings.get("loglevel"):
+        args += ["--log-level", settings["loglevel"]]
+    if settings.get("logoutput") and settings["logoutput"] != "-":
+        args += ["--log-output", settings["logoutput"]]
+    return args
+
+
+def _stats_watcher(settings):
+    cmd, args = _python_command(
+        "from circus import stats; stats.main()",
+        "--endpoint", settings["endpoint"],
+        "--pubsub", settings["pubsub_endpoint"],
+        "--statspoint", settings["stats_endpoint"],
+        *_log_args(settings),
+    )
+    close = settings["statsd_close_outputs"] and not settings.get("debug")
+    return {
+        "name": "circusd-stats",
+        "cmd": cmd,
+        "args": args,
+        "singleton": True,
+        "use_sockets": True,
+        "copy_env": True,
+        "copy_path": True,
+        "close_child_stdout": close,
+        "close_child_stderr": close,
+    }
+
+
+def _httpd_watcher(settings):
+    resolve_name("circus.web.circushttpd", silent=False)
+    cmd, args = _python_command(
+        "from circus.web import circushttpd; circushttpd.main()",
+        "--fd", "$(circus.sockets.circushttpd)",
+        "--endpoint", settings["endpoint"],
+        *_log_args(settings),
+    )
+    close = settings["httpd_close_outputs"] and not settings.get("debug")
+    return {
+        "name": "circushttpd",
+        "cmd": cmd,
+        "args": args,
+        "singleton": True,
+        "use_sockets": True,
+        "copy_env": True,
+        "copy_path": True,
+        "close_child_stdout": close,
+        "close_child_stderr": close,
+    }
+
+
+def _plugin_watcher(settings, plugin):
+    """A ``[plugin:NAME]`` section (or a ``plugins=`` dict) -> the watcher running it."""
+    plugin = dict(plugin)
+    use = plugin.pop("use", None)
+    if not use:
+        raise ValueError("plugin %r needs 'use' (the dotted path of its class)" % plugin.get("name"))
+    resolve_name(use)  # fail at load, naming the path, not in a crash loop
+    name = str(plugin.pop("name", use))
+    if not name.startswith("plugin:"):
+        name = "plugin:" + name
+    watcher = {"name": name, "singleton": True, "copy_env": True, "copy_path": True, "priority": 1}
+    config = {"name": name}
+    for key, value in plugin.items():
+        row = option_table.lookup("watcher", key)
+        if row is None:
+            config[key] = value
+        elif isinstance(value, str) and key not in ("cmd", "args"):
+            watcher[key] = row.convert(value)
+        else:
+            watcher[key] = value
+    close = not settings.get("debug")
+    watcher.setdefault("close_child_stdout", close)
+    watcher.setdefault("close_child_stderr", close)
+    conf = ":::".join("%s:%s" % (k, str(v).strip()) for k, v in sorted(config.items()))
+    watcher["cmd"], watcher["args"] = _python_command(
+        "from circus import plugins; plugins.main()",
+        "--endpoint", settings["endpoint"],
+        "--pubsub", settings["pubsub_endpoint"],
+        "--check-delay", settings["check_delay"],
+        "--config", conf,
+        *_log_args(settings),
+        use,
+    )
+    return watcher
+
+
+def internal_watchers(settings, plugins):
+    """Watcher dicts for circusd-stats, the web console and the plugins."""
+    result = []
+    if settings.get("statsd"):
+        result.append(_stats_watcher(settings))
+    if settings.get("httpd"):
+        result.append(_httpd_watcher(settings))
+    result += [_plugin_watcher(settings, plugin) for plugin in plugins or []]
+    return result
+
+
+def with_internal_watchers(cfg):
+    """``cfg`` whose watcher list includes the internal watchers."""
+    return dict(cfg, watchers=cfg["watchers"] + internal_watchers(cfg["circus"], cfg.get("plugins")))
 
 
 def build_watcher(cfg):
