@@ -279,12 +279,80 @@ async def running_arbiter(directory, watchers, **kw):
 
     options = dict(ipc_endpoints(directory), check_delay=0.5)
     options.update(kw)
+    fds_before = open_fds()
     arbiter = get_arbiter(watchers, loop=IOLoop.current(), **options)
     await arbiter.start()
     try:
         yield arbiter
     finally:
         await arbiter.stop()
+    await until_async(lambda: open_fds() <= fds_before, timeout=3,
+                      what="the arbiter to close its fds: %s" % describe_fds(open_fds() - fds_before))
+
+
+def open_fds():
+    """The fd numbers open in this process."""
+    return {int(fd) for fd in os.listdir("/proc/self/fd")} - {-1}
+
+
+def describe_fds(fds):
+    """``{fd: target}`` for error messages."""
+    found = {}
+    for fd in sorted(fds):
+        try:
+            found[fd] = os.readlink("/proc/self/fd/%d" % fd)
+        except OSError:
+            pass
+    return found
+
+
+class Events:
+    """Subscriber to an arbiter's event channel (async, for integration tests).
+
+    ``async with Events(arbiter) as events`` connects a SUB socket and, to
+    beat ZeroMQ's slow-joiner loss, publishes probes through
+    ``arbiter.publish`` until one comes back. ``await events.next(topic)``
+    returns the payload of the next event whose topic is ``topic``.
+    """
+
+    def __init__(self, arbiter):
+        self.arbiter = arbiter
+        self.seen = []  # (topic, payload) in arrival order
+
+    async def __aenter__(self):
+        import zmq
+        import zmq.asyncio
+
+        self._context = zmq.asyncio.Context()
+        self._sub = self._context.socket(zmq.SUB)
+        self._sub.linger = 0
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._sub.connect(self.arbiter.pubsub_endpoint)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            self.arbiter.publish("test.probe", {})
+            if await self._sub.poll(50):
+                break
+        else:
+            raise AssertionError("no probe came back on %s" % self.arbiter.pubsub_endpoint)
+        while await self._sub.poll(0):  # drain the probes
+            await self._sub.recv_multipart()
+        return self
+
+    async def __aexit__(self, *exc):
+        self._sub.close()
+        self._context.term()
+
+    async def next(self, topic, timeout=5):
+        """Payload of the next event with exactly ``topic``; earlier ones are kept in ``seen``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                raw_topic, raw = await self._sub.recv_multipart()
+                event = (raw_topic.decode(), json.loads(raw))
+                if event[0] != "test.probe":
+                    self.seen.append(event)
+                if event[0] == topic:
+                    return event[1]
 
 
 def live_pids(watcher):

@@ -1,5 +1,6 @@
 """circusd and its signals: TERM/INT/QUIT stop everything, HUP re-reads the ini."""
 
+import os
 import re
 import signal
 import time
@@ -165,3 +166,16 @@ def test_a_broken_ini_on_sighup_changes_nothing_and_is_logged(circusd, workers):
     daemon.signal(signal.SIGHUP)
     daemon.wait_pids("new", 1)
     daemon.wait_pids("gone", 0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH],
+                         ids=["SIGUSR1", "SIGUSR2", "SIGWINCH"])
+def test_sigusr1_sigusr2_and_sigwinch_neither_kill_circusd_nor_orphan_its_workers(signum, circusd, workers):
+    daemon = start(circusd, "[watcher:web]\ncmd = %s\ngraceful_timeout = 1\n" % workers.cmd("web"))
+    (pid,) = daemon.wait_pids("web", 1)
+    daemon.signal(signum)
+    # Still supervising after the signal: a killed worker is replaced.
+    os.kill(pid, signal.SIGKILL)
+    until(lambda: daemon.pids("web") not in ([], [pid]), timeout=5, what="a replacement after the signal")
+    assert daemon.alive()
+    assert daemon.terminate() == 0
