@@ -43,13 +43,15 @@ setup(
         "setproctitle",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "hypothesis"],
+        "test": ["pytest", "pytest-timeout", "hypothesis", "redis"],
+        "redis": ["redis"],
         "docs": ["sphinx"],
     },
     entry_points={
         "console_scripts": [
             "circusd=circus.circusd:main",
             "circusctl=circus.circusctl:main",
+            "circus-plugin=circus.plugins:main",
         ],
     },
     classifiers=[

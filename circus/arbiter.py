@@ -605,10 +605,13 @@ def _plugin_watcher(settings, plugin):
     watcher = {"name": name, "singleton": True, "copy_env": True, "copy_path": True, "priority": 1}
     config = {"name": name}
     for key, value in plugin.items():
+        # Every key reaches the plugin (Flapping reads its own max_retry and
+        # retry_in); the watcher keys also configure the plugin's watcher.
+        config[key] = value
         row = option_table.lookup("watcher", key)
         if row is None:
-            config[key] = value
-        elif isinstance(value, str) and key not in ("cmd", "args"):
+            continue
+        if isinstance(value, str) and key not in ("cmd", "args"):
             watcher[key] = row.convert(value)
         else:
             watcher[key] = value
@@ -707,11 +710,15 @@ class ThreadedArbiter(Arbiter):
         await self._stopped.wait()
 
     def stop(self):
+        """Stop from any thread; on the arbiter's own loop (a ``quit`` command) a coroutine."""
+        if _loop_running() and asyncio.get_running_loop() is self._thread_loop:
+            return Arbiter.stop(self)
         if self._thread is None or self._thread_loop is None or not self._thread.is_alive():
-            return
+            return None
         future = asyncio.run_coroutine_threadsafe(Arbiter.stop(self), self._thread_loop)
         future.result()
         self._thread.join()
+        return None
 
     def join(self, timeout=None):
         if self._thread is not None:

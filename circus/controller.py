@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import struct
 import time
 import traceback
 
@@ -143,6 +144,8 @@ class Controller:
         self._tasks = set()
         self._waiting = {}  # request task -> (envelope, id) until it is answered
         self._closing = False
+        self._discovery = None  # UDP socket answering multicast discovery
+        self._loop = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -161,8 +164,58 @@ class Controller:
             raise failure from None
         self.socket = sock
         self._chown_ipc()
+        self._loop = asyncio.get_running_loop()
         self._reader = asyncio.ensure_future(self._serve())
+        self._start_discovery(getattr(self.arbiter, "multicast_endpoint", None))
         logger.debug("control endpoint %s bound", self.endpoint)
+
+    # -- discovery -----------------------------------------------------------------
+
+    @property
+    def discovery_port(self):
+        """The UDP port answering discovery datagrams (None when off)."""
+        return self._discovery.getsockname()[1] if self._discovery else None
+
+    def _start_discovery(self, multicast_endpoint):
+        """Answer any datagram on ``udp://group:port`` with ``{"endpoint": ...}``.
+
+        Discovery is a convenience: when the port cannot be bound circusd
+        runs without it; when the group cannot be joined (no multicast
+        route), datagrams sent to the port itself are still answered.
+        """
+        if not multicast_endpoint or not multicast_endpoint.startswith("udp://"):
+            return
+        group, _, port = multicast_endpoint[len("udp://"):].rpartition(":")
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        try:
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            udp.bind(("0.0.0.0", int(port)))
+            udp.setblocking(False)
+        except (OSError, ValueError) as error:
+            udp.close()
+            logger.warning("multicast discovery on %s is off: %s", multicast_endpoint, error)
+            return
+        try:
+            membership = struct.pack("=4s4s", socket.inet_aton(group), socket.inet_aton("0.0.0.0"))
+            udp.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+        except OSError as error:
+            logger.warning("cannot join multicast group %s: %s", group, error)
+        self._discovery = udp
+        self._loop.add_reader(udp.fileno(), self._answer_discovery)
+
+    def _answer_discovery(self):
+        try:
+            _, address = self._discovery.recvfrom(1024)
+            reply = json.dumps({"endpoint": self.endpoint}).encode("utf8")
+            self._discovery.sendto(reply, address)
+        except OSError as error:  # a datagram that cannot be answered is not our problem
+            logger.debug("discovery: %s", error)
+
+    def _stop_discovery(self):
+        if self._discovery is not None:
+            self._loop.remove_reader(self._discovery.fileno())
+            self._discovery.close()
+            self._discovery = None
 
     def _ipc_path(self):
         if self.endpoint.startswith("ipc://"):
@@ -201,6 +254,7 @@ class Controller:
         if self.socket is None or self._closing:
             return
         self._closing = True
+        self._stop_discovery()
         current = asyncio.current_task()
         if self._reader is not None:
             self._reader.cancel()
@@ -275,7 +329,12 @@ class Controller:
             return encode_reply(msg_id, error=error, command_name=command and command.name)
         if cast:
             return None
-        return encode_reply(msg_id, result)
+        try:
+            return encode_reply(msg_id, result)
+        except (TypeError, ValueError) as error:  # e.g. a circular structure
+            logger.error("the result of %s cannot be encoded: %s", command.name, error)
+            failure = RequestError(errors.BAD_MSG_DATA_ERROR, "server error: unencodable result: %s" % error)
+            return encode_reply(msg_id, error=failure)
 
     async def _run(self, command, props, cast):
         """Run ``command``; the reply keys, or None when it goes on in the background."""

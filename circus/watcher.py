@@ -266,13 +266,17 @@ class Watcher:
             return None
         from circus.stream import get_stream
 
-        return get_stream(conf, label=name + "_stream")
+        return get_stream(conf, label="watcher %r: %s_stream" % (self.name, name))
 
     def _swap_stream(self, name):
         """Replace a stream after its options changed; returns the live action needed."""
         old = getattr(self, name + "_stream")
         new = self._make_stream(name)
         setattr(self, name + "_stream", new)
+        if self._redirector is None and new is not None and self.state is not WatcherState.STOPPED:
+            # The watcher ran without any stream: nothing reads the pipes of
+            # the processes the reload below spawns unless a redirector exists.
+            self._redirector = self._new_redirector()
         if self._redirector is not None:
             self._redirector.set_stream(name, new)
         if self.state is not WatcherState.STOPPED:
@@ -286,13 +290,17 @@ class Watcher:
         if self.stdout_stream is None and self.stderr_stream is None:
             return
         if self._redirector is None:
-            from circus.stream.redirector import Redirector
-
-            self._redirector = Redirector(loop=asyncio.get_running_loop())
+            self._redirector = self._new_redirector()
         for name in ("stdout", "stderr"):
             stream = getattr(self, name + "_stream")
             self._redirector.set_stream(name, stream)
             _call_optional(stream, "open")
+
+    @staticmethod
+    def _new_redirector():
+        from circus.stream.redirector import Redirector
+
+        return Redirector(loop=asyncio.get_running_loop())
 
     def _close_streams(self):
         if self._redirector is not None:
@@ -318,7 +326,10 @@ class Watcher:
             from circus.convert import to_bool
 
             ignore = to_bool(ignore)
-        func = resolve_name(target) if isinstance(target, str) else target
+        try:
+            func = resolve_name(target) if isinstance(target, str) else target
+        except ImportError as exc:
+            raise ValueError("watcher %r: hooks.%s: %s" % (self.name, hook_name, exc)) from None
         self.hooks[hook_name] = func
         self._hook_paths[hook_name] = (target if isinstance(target, str) else repr(target), ignore)
         if ignore:
@@ -809,20 +820,24 @@ class Watcher:
 
     async def set_numprocesses(self, numprocesses):
         """Set the target count (floored at 0) and apply it; returns the new count."""
+        return await self._change_numprocesses(lambda current: numprocesses)
+
+    async def incr(self, nb=1):
+        return await self._change_numprocesses(lambda current: current + nb)
+
+    async def decr(self, nb=1):
+        return await self._change_numprocesses(lambda current: current - nb)
+
+    async def _change_numprocesses(self, compute):
+        # The new count is computed inside the lock: queued changes add up.
         async with self.changing:
-            numprocesses = max(0, int(numprocesses))
+            numprocesses = max(0, int(compute(self.numprocesses)))
             if self.singleton and numprocesses > 1:
                 raise ValueError("watcher %r is a singleton: at most 1 process" % self.name)
             self.numprocesses = numprocesses
             if self.state is WatcherState.ACTIVE:
                 await self._manage()
             return self.numprocesses
-
-    async def incr(self, nb=1):
-        return await self.set_numprocesses(self.numprocesses + nb)
-
-    async def decr(self, nb=1):
-        return await self.set_numprocesses(self.numprocesses - nb)
 
     async def kill_process(self, process, stop_signal=None, graceful_timeout=None):
         """Stop one process gracefully; the watcher then replaces it."""
@@ -867,10 +882,10 @@ class Watcher:
 
     def process_info(self, pid, extended=False):
         info = self.processes[pid].info()
-        if extended and isinstance(info, dict) and "extended_stats" in self.hooks:
-            self.hooks["extended_stats"](
-                watcher=self, arbiter=self.arbiter, hook_name="extended_stats", pid=pid, stats=info
-            )
+        if extended and isinstance(info, dict):
+            # A failing extended_stats hook is reported as hook_failure; the
+            # figures already gathered are still returned.
+            self.call_hook("extended_stats", pid=pid, stats=info)
         return info
 
 

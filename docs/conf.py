@@ -31,6 +31,8 @@ extensions = ["sphinx.ext.autodoc"]
 if os.path.exists(os.path.join(HERE, "_ext", "optiontable.py")):
     sys.path.insert(0, os.path.join(HERE, "_ext"))
     extensions.append("optiontable")
+if os.path.exists(os.path.join(HERE, "_ext", "commandlist.py")):
+    extensions.append("commandlist")
 
 master_doc = "index"
 exclude_patterns = ["_build"]

@@ -4,9 +4,14 @@ from circus.commands import WAITING, Command
 from circus.exc import ArgumentError
 
 
-async def _result(awaitable):
-    result = await awaitable
-    return result if isinstance(result, dict) else None
+async def _changes(awaitable):
+    """``{"changes": ...}``: what the reload added, removed, replaced, or could not apply."""
+    import dataclasses
+
+    plan = await awaitable
+    if dataclasses.is_dataclass(plan):
+        return {"changes": dataclasses.asdict(plan)}
+    return None
 
 
 class ReloadConfig(Command):
@@ -24,9 +29,12 @@ class ReloadConfig(Command):
 
         {"command": "reloadconfig", "properties": {"waiting": false}}
 
-    With ``waiting`` the reply comes once the changes are applied; a
-    failure (such as an invalid file) is an error reply (errno 6) with the
-    reason.
+    With ``waiting`` the reply comes once the changes are applied, with
+    ``changes``: the watchers and sockets added, removed, replaced or
+    resized, the ``[circus]`` options applied (``circus_applied``) and those
+    that need a restart of circusd (``circus_needs_restart``). A failure
+    (such as an invalid file) is an error reply (errno 6) with the reason,
+    and nothing is changed.
 
     Command line
     ------------
@@ -46,4 +54,9 @@ class ReloadConfig(Command):
         return self.make_message(waiting=opts.get("waiting"))
 
     def prepare(self, arbiter, props):
-        return _result(arbiter.reload_from_config())
+        return _changes(arbiter.reload_from_config())
+
+    def console_msg(self, reply):
+        later = (reply.get("changes") or {}).get("circus_needs_restart") or []
+        notes = ["[circus] %s changed: restart circusd to apply it" % key for key in later]
+        return "\n".join(["ok"] + notes)

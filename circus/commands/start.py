@@ -15,7 +15,8 @@ class Start(Command):
         {"command": "start",
          "properties": {"name": "<name>", "match": "glob", "waiting": false}}
 
-    Without ``name`` every watcher is started (in priority order). With it,
+    Without ``name`` every watcher with ``autostart`` is started, in
+    priority order. With it,
     the watchers whose name matches: ``match`` is ``glob`` (the default,
     ``web*``), ``regex`` or ``simple`` (the exact name). With ``waiting``
     the reply comes once they run; when a single watcher matched, it has

@@ -1,0 +1,426 @@
+"""Plugins: programs that follow circusd's events and act through its commands.
+
+A plugin is a :class:`CircusPlugin` subclass run in its own process by the
+``circus-plugin`` entry point (:func:`main`), usually as the watcher
+``plugin:NAME`` that circusd builds for a ``[plugin:NAME]`` section (see
+``circus.arbiter``). Its blocking work therefore never stalls
+circusd, and a crash is restarted like any worker's.
+
+The plugin subscribes to every ``watcher.`` event of circusd's pub/sub
+socket (``handle_recv``) and sends commands on a DEALER socket (``call``,
+``acall``, ``cast``). Its event loop (``self.loop``, a tornado IOLoop on a
+fresh asyncio loop) is there for periodic work (:meth:`CircusPlugin.periodic`).
+"""
+
+import argparse
+import asyncio
+import inspect
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+
+import zmq
+from tornado.ioloop import IOLoop, PeriodicCallback
+from zmq.eventloop.zmqstream import ZMQStream
+
+from circus import __version__
+from circus.client import cast_message, connect, encode_call, make_message
+from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_SUB
+from circus.convert import to_bool
+from circus.exc import CallError
+
+logger = logging.getLogger("circus.plugins")
+
+DEFAULT_CHECK_DELAY = 5.0
+CONFIG_SEPARATOR = ":::"
+
+
+class CircusPlugin:
+    """Base class of plugins; see spec/python-api.md §7.
+
+    ``config`` holds the plugin's options as given (strings from
+    ``--config``). Subclasses override :meth:`handle_recv` and may override
+    :meth:`handle_init` (runs before the sockets exist: do not ``call``
+    there) and :meth:`handle_stop`.
+    """
+
+    #: logger suffix and, for Flapping, the prefix of per-watcher options
+    name = ""
+    #: seconds :meth:`call` and :meth:`acall` wait for circusd's reply
+    call_timeout = 5.0
+
+    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+        self.config = config
+        self.active = to_bool(config.get("active", True))
+        self.endpoint = endpoint
+        self.pubsub_endpoint = pubsub_endpoint
+        self.check_delay = float(check_delay)
+        self.ssh_server = ssh_server
+        self.loop = IOLoop(make_current=False)
+        self.running = False
+        self.context = None
+        self.client = None
+        self.clientstream = None
+        self.sub_socket = None
+        self.substream = None
+        self.logger = logging.getLogger("circus.plugins.%s" % (self.name or type(self).__name__.lower()))
+        self._pending = {}  # call id -> Future of acall()
+        self._periodics = []
+        self._tasks = set()
+        self._loop_thread = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self):
+        """Run the plugin until :meth:`stop` (blocks).
+
+        Raises ValueError if the plugin is not active. Sockets and context
+        are closed when the loop ends, whatever ended it.
+        """
+        if not self.active:
+            raise ValueError("plugin %s is not active (active = false)" % (self.name or type(self).__name__))
+        self._loop_thread = threading.get_ident()
+        self.handle_init()
+        self._connect()
+        self.running = True
+        try:
+            self.loop.start()
+        finally:
+            self.running = False
+            self._close()
+
+    def stop(self):
+        """``handle_stop()``, then end the loop; callable from any thread."""
+        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+            self.loop.add_callback(self.stop)
+            return
+        if not self.running:
+            return
+        self.running = False
+        for periodic in self._periodics:
+            periodic.stop()
+        try:
+            self.handle_stop()
+        finally:
+            self.loop.stop()
+
+    def _connect(self):
+        self.context = zmq.Context()
+        self.client = self.context.socket(zmq.DEALER)
+        self.client.setsockopt(zmq.IDENTITY, ("plugin-" + uuid.uuid4().hex).encode("ascii"))
+        self.client.setsockopt(zmq.LINGER, 0)
+        connect(self.client, self.endpoint, self.ssh_server)
+        self.clientstream = ZMQStream(self.client, io_loop=self.loop)
+        self.clientstream.on_recv(self._on_replies)
+        self.sub_socket = self.context.socket(zmq.SUB)
+        self.sub_socket.setsockopt(zmq.SUBSCRIBE, b"watcher.")
+        self.sub_socket.setsockopt(zmq.LINGER, 0)
+        connect(self.sub_socket, self.pubsub_endpoint, self.ssh_server)
+        self.substream = ZMQStream(self.sub_socket, io_loop=self.loop)
+        self.substream.on_recv(self._on_event)
+
+    def _close(self):
+        self._cancel_tasks()
+        for stream in (self.substream, self.clientstream):
+            if stream is not None:
+                stream.close()
+        if self.context is not None:
+            self.context.term()
+        self.loop.close()
+
+    def _cancel_tasks(self):
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # Let them see their CancelledError (closing sessions, files...).
+            self.loop.run_sync(lambda: asyncio.gather(*tasks, return_exceptions=True))
+
+    # -- hooks for subclasses -----------------------------------------------
+
+    def handle_init(self):
+        """Called by :meth:`start` before the sockets exist."""
+
+    def handle_stop(self):
+        """Called by :meth:`stop` before the loop ends."""
+
+    def handle_recv(self, data):
+        """Handle one event: ``data`` is ``[topic_bytes, json_bytes]``.
+
+        May be a coroutine function; it then runs as a task on ``self.loop``.
+        """
+        raise NotImplementedError("%s must override handle_recv(data)" % type(self).__name__)
+
+    # -- events ---------------------------------------------------------------
+
+    def _on_event(self, data):
+        try:
+            result = self.handle_recv(data)
+        except Exception:
+            self.logger.exception("%s: error while handling the event %r", self.name, data[:1])
+            return
+        if inspect.isawaitable(result):
+            self.spawn(result)
+
+    def spawn(self, awaitable):
+        """Run ``awaitable`` as a task of the plugin; exceptions are logged, not lost."""
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task):
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error("%s: task failed", self.name, exc_info=task.exception())
+
+    @staticmethod
+    def split_data(data):
+        """``(watcher_name, action, raw_msg)`` of an event ``[topic, msg]``.
+
+        The topic is ``watcher.<name>.<action>``; ``name`` may contain dots.
+        """
+        topic, msg = data[0], data[1]
+        if isinstance(topic, bytes):
+            topic = topic.decode("utf-8")
+        _, _, rest = topic.partition(".")
+        watcher_name, _, action = rest.rpartition(".")
+        return watcher_name, action, msg
+
+    @staticmethod
+    def load_message(msg):
+        """The event payload (a dict) of ``raw_msg``."""
+        return json.loads(msg)
+
+    # -- commands -------------------------------------------------------------
+
+    def call(self, command, **props):
+        """Send ``command`` and return circusd's reply dict (blocking).
+
+        Waits at most ``call_timeout`` seconds, then raises CallError.
+        Replies to other requests read meanwhile go to their own callers.
+        """
+        call_id, frame = encode_call(make_message(command, **props))
+        self.client.send(frame)
+        deadline = time.monotonic() + self.call_timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.client.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                    raise CallError(self._timeout_message(command))
+                reply = self._decode(self.client.recv())
+                if reply is not None and reply.get("id") == call_id:
+                    return reply
+                self._deliver(reply)
+        finally:
+            # zmq's fd is edge-triggered: what we left unread would not wake
+            # the client stream up.
+            if self.running:
+                self.loop.add_callback(self._drain_replies)
+
+    async def acall(self, command, **props):
+        """Send ``command`` and await circusd's reply dict (CallError on timeout)."""
+        call_id, frame = encode_call(make_message(command, **props))
+        future = asyncio.get_running_loop().create_future()
+        self._pending[call_id] = future
+        try:
+            self.client.send(frame)
+            async with asyncio.timeout(self.call_timeout):
+                return await future
+        except TimeoutError:
+            raise CallError(self._timeout_message(command)) from None
+        finally:
+            self._pending.pop(call_id, None)
+
+    def cast(self, command, **props):
+        """Send ``command`` without waiting; circusd never replies to it."""
+        self.client.send(json.dumps(cast_message(command, **props)).encode("utf-8"))
+
+    def _timeout_message(self, command):
+        return "%s: no reply from circusd at %s to %r within %ss" % (
+            self.name or type(self).__name__,
+            self.endpoint,
+            command,
+            self.call_timeout,
+        )
+
+    def _decode(self, frame):
+        try:
+            reply = json.loads(frame)
+        except ValueError:
+            self.logger.warning("ignoring a reply that is not JSON: %r", frame[:200])
+            return None
+        return reply if isinstance(reply, dict) else None
+
+    def _deliver(self, reply):
+        if reply is None:
+            return
+        future = self._pending.pop(reply.get("id"), None)
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    def _on_replies(self, frames):
+        for frame in frames:
+            self._deliver(self._decode(frame))
+
+    def _drain_replies(self):
+        if self.client is None or self.client.closed:
+            return
+        while True:
+            try:
+                frame = self.client.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._deliver(self._decode(frame))
+
+    # -- periodic work --------------------------------------------------------
+
+    def periodic(self, callback, seconds):
+        """Call ``callback()`` every ``seconds`` while the plugin runs.
+
+        Usable from :meth:`handle_init`. ``callback`` may be a coroutine
+        function; a run that has not finished when the next is due is not
+        doubled (that tick is skipped). Exceptions are logged.
+        """
+        state = {"task": None}
+
+        def tick():
+            if state["task"] is not None and not state["task"].done():
+                return
+            try:
+                result = callback()
+            except Exception:
+                self.logger.exception("%s: periodic %s failed", self.name, getattr(callback, "__name__", callback))
+                return
+            if inspect.isawaitable(result):
+                state["task"] = self.spawn(result)
+
+        periodic = PeriodicCallback(tick, seconds * 1000.0)
+        self._periodics.append(periodic)
+        self.loop.add_callback(periodic.start)
+        return periodic
+
+
+# -- the circus-plugin program -----------------------------------------------
+
+
+def parse_config(text):
+    """``'key:value:::key2:value2'`` -> ``{'key': 'value', 'key2': 'value2'}``.
+
+    Keys and values are trimmed; a value may contain ``:`` (URLs). Raises
+    ValueError for an entry without ``:``.
+    """
+    config = {}
+    for entry in (text or "").split(CONFIG_SEPARATOR):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition(":")
+        if not sep or not key.strip():
+            raise ValueError("--config entry %r is not key:value (entries are separated by %r)"
+                             % (entry, CONFIG_SEPARATOR))
+        config[key.strip()] = value.strip()
+    return config
+
+
+def format_config(config):
+    """The ``--config`` text of a mapping (keys sorted); inverse of :func:`parse_config`."""
+    parts = []
+    for key in sorted(config):
+        value = str(config[key]).strip()
+        if CONFIG_SEPARATOR in value:
+            raise ValueError("plugin option %s: a value cannot contain %r" % (key, CONFIG_SEPARATOR))
+        parts.append("%s:%s" % (key, value))
+    return CONFIG_SEPARATOR.join(parts)
+
+
+def load_plugin_class(use):
+    """The CircusPlugin subclass ``use`` names; ValueError naming the path otherwise."""
+    from circus.naming import ImportStringError, resolve_name
+
+    try:
+        factory = resolve_name(use)
+    except ImportStringError as exc:
+        raise ValueError("plugin %r cannot be loaded: %s" % (use, exc)) from None
+    if not callable(factory):
+        raise ValueError("plugin %r is not a class (it is a %s)" % (use, type(factory).__name__))
+    return factory
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="circus-plugin", description="Runs a plugin.")
+    parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT_DEALER, help="The circusd ZeroMQ socket to connect to")
+    parser.add_argument("--pubsub", default=DEFAULT_ENDPOINT_SUB, help="The circusd ZeroMQ pub/sub socket to connect to")
+    parser.add_argument("--config", default=None, help="The plugin configuration: key:value:::key2:value2")
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--check-delay", type=float, default=DEFAULT_CHECK_DELAY, help="Check delay.")
+    parser.add_argument("--log-level", dest="loglevel", default="info", help="log level")
+    parser.add_argument("--log-output", dest="logoutput", default="-",
+                        help="log output: '-' (stdout), 'stderr', a file path or a syslog:// URL")
+    parser.add_argument("--ssh", default=None, help="SSH Server")
+    parser.add_argument("plugin", nargs="?", help="Fully qualified name of the plugin class.")
+    return parser
+
+
+def main(args=None):
+    """The ``circus-plugin`` program: returns 0, or exits with 1 (bad plugin) or 2 (usage).
+
+    It exits itself on failure because circusd runs it as
+    ``python -c "from circus import plugins; plugins.main()"``, which
+    drops a returned status.
+    """
+    status = _main(args)
+    if status:
+        sys.exit(status)
+    return 0
+
+
+def _main(args):
+    from circus.logsetup import configure_logger
+
+    parser = _parser()
+    opts = parser.parse_args(args)
+    if opts.plugin is None:
+        parser.print_usage()
+        return 0
+    try:
+        config = parse_config(opts.config)
+    except ValueError as exc:
+        parser.error(str(exc))
+    configure_logger(logging.getLogger("circus"), opts.loglevel, opts.logoutput, name="circus-plugin")
+    logger.info("Loading the plugin...")
+    logger.info("Endpoint: %r", opts.endpoint)
+    logger.info("Pub/sub: %r", opts.pubsub)
+    try:
+        factory = load_plugin_class(opts.plugin)
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 1
+    try:
+        plugin = factory(opts.endpoint, opts.pubsub, opts.check_delay, opts.ssh, **config)
+    except (ValueError, TypeError) as exc:
+        logger.error("%s: bad configuration: %s", opts.plugin, exc)
+        return 1
+    if not plugin.active:
+        # Exiting would make circusd respawn us in a loop: stay, idle.
+        logger.info("%s is disabled (active = false); idle until stopped", opts.plugin)
+        _wait_for_stop_signal()
+        return 0
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        plugin.loop.asyncio_loop.add_signal_handler(signum, plugin.stop)
+    logger.info("Starting")
+    try:
+        plugin.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        logger.info("Stopping")
+    return 0
+
+
+def _wait_for_stop_signal():
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})

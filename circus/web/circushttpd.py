@@ -1,0 +1,151 @@
+"""circushttpd: the web console of circus, a tornado application.
+
+``main()`` is the ``circushttpd`` entry point. It serves on ``--host`` /
+``--port`` (localhost:8080), or on a listening socket inherited as ``--fd``
+(how circusd runs it with ``[circus] httpd = true``). With ``--endpoint``
+the console starts connected to that circusd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import List, Optional
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from circus import __version__
+from circus.client_defaults import DEFAULT_ENDPOINT_DEALER
+from circus.web import views
+from circus.web.controller import Controller
+from circus.web.live import LiveFeed
+
+logger = logging.getLogger("circus.web")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+
+
+def make_app(controller: Controller, feed: LiveFeed,
+             default_endpoint: str = DEFAULT_ENDPOINT_DEALER) -> tornado.web.Application:
+    """The tornado application of the console (routes, templates, static files, XSRF)."""
+    name = r"([^/]+)"
+    return tornado.web.Application(
+        [
+            (r"/", views.IndexHandler),
+            (r"/connect", views.ConnectHandler),
+            (r"/disconnect", views.DisconnectHandler),
+            (r"/add", views.AddWatcherHandler),
+            (r"/socket", views.LiveSocket),
+            (r"/watchers/%s" % name, views.WatcherHandler),
+            (r"/watchers/%s/(toggle|incr|decr|kill)" % name, views.WatcherActionHandler),
+        ],
+        template_path=os.path.join(HERE, "templates"),
+        static_path=os.path.join(HERE, "static"),
+        xsrf_cookies=True,
+        # Signs the one-shot message cookie only; a restart just loses messages.
+        cookie_secret=os.urandom(32).hex(),
+        log_function=_log_request,
+        controller=controller,
+        feed=feed,
+        default_endpoint=default_endpoint,
+    )
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    status = handler.get_status()
+    level = logging.DEBUG if status < 400 else logging.WARNING
+    logger.log(level, "%d %s %.1fms", status, handler._request_summary(),
+               1000.0 * handler.request.request_time())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Runs the Circus web console")
+    parser.add_argument("--host", default="localhost", help="address to listen on (localhost)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    parser.add_argument("--fd", type=int, default=None,
+                        help="serve on this inherited listening socket instead of --host/--port")
+    parser.add_argument("--endpoint", default=None,
+                        help="circusd endpoint to connect to at start (else chosen in the page)")
+    parser.add_argument("--log-level", dest="loglevel", default="info", help="log level")
+    parser.add_argument("--log-output", dest="logoutput", default="-", help="'-', a file, or syslog://...")
+    parser.add_argument("--ssh", default=None, help="ssh server to tunnel through (user@host:port)")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def _listen(server: tornado.httpserver.HTTPServer, args) -> List[socket.socket]:
+    """Bind (or adopt ``--fd``) and return the listening sockets."""
+    if args.fd is not None:
+        sock = socket.socket(fileno=args.fd)
+        sock.setblocking(False)
+        sockets = [sock]
+    else:
+        sockets = tornado.netutil.bind_sockets(args.port, address=args.host)
+    server.add_sockets(sockets)
+    return sockets
+
+
+def _address(sock: socket.socket) -> str:
+    name = sock.getsockname()
+    if isinstance(name, tuple):
+        host = name[0] if ":" not in name[0] else "[%s]" % name[0]
+        return "http://%s:%d/" % (host, name[1])
+    return "unix:%s" % (name.decode() if isinstance(name, bytes) else name)
+
+
+async def serve(args) -> None:
+    """Run the console until one of INT, TERM, QUIT."""
+    controller = Controller(ssh_server=args.ssh)
+    if args.endpoint:
+        controller.select(args.endpoint)
+    feed = LiveFeed(controller)
+    app = make_app(controller, feed, default_endpoint=args.endpoint or DEFAULT_ENDPOINT_DEALER)
+    server = tornado.httpserver.HTTPServer(app, xheaders=True)
+    sockets = _listen(server, args)
+    logger.info("circushttpd %s listening on %s", __version__, ", ".join(_address(s) for s in sockets))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    feed.start()
+    try:
+        await stop.wait()
+    finally:
+        server.stop()
+        await feed.stop()
+        controller.disconnect()
+        await server.close_all_connections()
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Run circushttpd; exits 0 on INT/TERM/QUIT, 1 if it cannot listen or log."""
+    sys.exit(_run(build_parser().parse_args(argv)))
+
+
+def _run(args) -> int:
+    if args.version:
+        print(__version__)
+        return 0
+    from circus.logsetup import configure_logger
+
+    try:
+        configure_logger(logging.getLogger("circus"), level=args.loglevel, output=args.logoutput,
+                         name="circushttpd")
+    except ValueError as exc:
+        print("circushttpd: error: %s" % exc, file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(serve(args))
+    except OSError as exc:
+        logger.error("circushttpd cannot listen: %s", exc)
+        return 1
+    logger.info("circushttpd stopped")
+    return 0
