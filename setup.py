@@ -35,6 +35,7 @@ setup(
     long_description=read_readme(),
     long_description_content_type="text/x-rst",
     packages=find_packages(include=["circus", "circus.*"]),
+    package_data={"circus.web": ["templates/*.html", "static/*.js", "static/*.css"]},
     python_requires=">=3.9",
     install_requires=[
         "pyzmq",
@@ -43,7 +44,7 @@ setup(
         "setproctitle",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "hypothesis", "redis"],
+        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium"],
         "redis": ["redis"],
         "docs": ["sphinx"],
     },
@@ -52,6 +53,7 @@ setup(
             "circusd=circus.circusd:main",
             "circusctl=circus.circusctl:main",
             "circus-plugin=circus.plugins:main",
+            "circushttpd=circus.web.circushttpd:main",
         ],
     },
     classifiers=[

@@ -9,7 +9,6 @@ Errors from circusd become such messages, never tracebacks.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
@@ -19,8 +18,6 @@ import tornado.websocket
 from circus import __version__
 from circus.web.controller import ConsoleError, Controller
 from circus.web.live import LiveFeed
-
-logger = logging.getLogger("circus.web")
 
 FLASH_COOKIE = "circus_flash"
 

@@ -88,7 +88,11 @@
       showNotice("");
     }
     if (page === "index") updateWatchers(state.watchers);
-    if (page === "watcher") updateWatcher(state.watchers.find((w) => w.name === watcherName));
+    if (page === "watcher") {
+      // Watcher names are case-insensitive: the URL may not have circusd's spelling.
+      const wanted = watcherName.toLowerCase();
+      updateWatcher(state.watchers.find((w) => w.name.toLowerCase() === wanted));
+    }
   }
 
   function updateWatchers(watchers) {
