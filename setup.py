@@ -54,6 +54,8 @@ setup(
             "circusctl=circus.circusctl:main",
             "circus-plugin=circus.plugins:main",
             "circushttpd=circus.web.circushttpd:main",
+            "circusd-stats=circus.stats:main",
+            "circus-top=circus.stats.client:main",
         ],
     },
     classifiers=[

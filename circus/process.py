@@ -17,7 +17,7 @@ import time
 
 import psutil
 
-from circus.procinfo import get_info
+from circus.procinfo import child_pids, get_info
 from circus.states import PROCESS_EDGES, ProcessState, check_edge
 from circus.substitute import expand_command
 
@@ -285,10 +285,9 @@ class Process:
             pass
 
     def children(self, recursive=False):
-        try:
-            return [child.pid for child in self._proc().children(recursive=recursive)]
-        except psutil.NoSuchProcess:
+        if not self.is_alive():
             return []
+        return child_pids(self.pid, recursive=recursive)
 
     def is_child(self, pid):
         return pid in self.children()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Dict, Union
+from typing import Any, Callable, Dict, List, Union
 
 import psutil
 
@@ -74,6 +74,46 @@ def _own_info(proc: psutil.Process, interval: float) -> Dict[str, Any]:
     }
 
 
+def child_pids(pid: int, recursive: bool = False) -> List[int]:
+    """Pids of the children of ``pid`` (and theirs with ``recursive``).
+
+    Read from ``/proc/<pid>/task/<tid>/children``, which costs a few reads
+    instead of the scan of every process ``psutil.Process.children`` makes
+    (quadratic when asked for each of a thousand workers). Falls back to
+    psutil where the kernel lacks that file. Returns [] for a vanished pid.
+    """
+    found: List[int] = []
+    for child in _direct_children(pid):
+        found.append(child)
+        if recursive:
+            found.extend(child_pids(child, recursive=True))
+    return found
+
+
+def _direct_children(pid: int) -> List[int]:
+    task_dir = "/proc/%d/task" % pid
+    if not _HAS_CHILDREN_FILE:
+        try:
+            return [c.pid for c in psutil.Process(pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+    pids: List[int] = []
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return []
+    for tid in tids:
+        try:
+            with open("%s/%s/children" % (task_dir, tid), "rb") as handle:
+                pids.extend(int(word) for word in handle.read().split())
+        except OSError:
+            continue  # the thread ended meanwhile
+    return pids
+
+
+_HAS_CHILDREN_FILE = os.path.exists("/proc/self/task/%d/children" % os.getpid())
+
+
 def get_info(process: ProcessLike = None, interval: float = 0.0) -> Dict[str, Any]:
     """Info dict of a process (a pid, a ``psutil.Process``, or None for ourselves).
 
@@ -91,12 +131,10 @@ def get_info(process: ProcessLike = None, interval: float = 0.0) -> Dict[str, An
     proc = _as_process(process)
     with proc.oneshot():
         info = _own_info(proc, interval)
-        children = _field(proc.children)
     info["children"] = []
-    if children != NOT_AVAILABLE:
-        for child in children:
-            try:
-                info["children"].append(get_info(child, interval))
-            except psutil.NoSuchProcess:
-                continue
+    for child in child_pids(proc.pid):
+        try:
+            info["children"].append(get_info(child, interval))
+        except psutil.NoSuchProcess:
+            continue
     return info

@@ -77,7 +77,9 @@ class StatsClient:
 
     def __iter__(self) -> Iterator[Stat]:
         while True:
-            yield self.receive()
+            got = self.receive()
+            if got is not None:  # always, as receive() waits without a timeout
+                yield got
 
     def stop(self) -> None:
         self.socket.close(linger=0)

@@ -156,7 +156,7 @@ class HitCounter:
             before, now = self._queued[ours], queue_length(self._socks[ours])
             self._queued[ours] = now
             grown = now - before if now is not None and before is not None else 0
-            self._hits[theirs] += max(1, grown)
+            self._hits[theirs] = int(self._hits[theirs]) + max(1, grown)
 
     def take(self) -> Dict[int, Union[int, str]]:
         self._on_ready()  # arrivals the loop has not dispatched yet belong to this round

@@ -35,7 +35,11 @@ from circus.stats.hits import HitCounter
 
 logger = logging.getLogger("circus.stats")
 
-CALL_TIMEOUT = 5.0
+# Generous: a circusd with many workers may take seconds to answer dstats,
+# and a request that timed out is still executed, so retrying early only
+# piles work on a busy circusd.
+CALL_TIMEOUT = 30.0
+MAX_BACKOFF = 30.0
 
 
 class CircusdLost(Exception):
@@ -66,6 +70,8 @@ class StatsStreamer:
         self.circusd_pid: Optional[int] = None
         self.parent_pid = os.getppid()
         self._synced = False
+        self._retry_at = 0.0
+        self._backoff = interval
         self._stopped: Optional[asyncio.Event] = None
 
     # -- life cycle -------------------------------------------------------
@@ -177,12 +183,8 @@ class StatsStreamer:
             logger.info("circusd (pid %d), our parent, is gone; circusd-stats exits", self.circusd_pid)
             self.stop()
             return
-        if not self._synced:
-            try:
-                await self.sync()
-            except CircusdLost as exc:
-                logger.warning("circusd at %s unreachable (%s); retrying in %ss", self.endpoint, exc, self.interval)
-                return
+        if not self._synced and not await self._try_sync():
+            return
         self.collector.gone.clear()
         for topic, payload in self.collector.round():
             self._publish(topic, payload)
@@ -191,6 +193,21 @@ class StatsStreamer:
         if self.circusd_pid in self.collector.gone:
             logger.warning("circusd (pid %d) is gone; waiting for a circusd at %s", self.circusd_pid, self.endpoint)
             self._synced = False
+
+    async def _try_sync(self) -> bool:
+        """``sync()``, retried with a doubling delay (up to MAX_BACKOFF) while circusd is away."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._retry_at:
+            return False
+        try:
+            await self.sync()
+        except CircusdLost as exc:
+            logger.warning("circusd at %s unreachable (%s); retrying in %gs", self.endpoint, exc, self._backoff)
+            self._retry_at = loop.time() + self._backoff
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            return False
+        self._backoff = self.interval
+        return True
 
     def _publish(self, topic: str, payload: dict) -> None:
         try:
