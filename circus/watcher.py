@@ -15,6 +15,7 @@ import random
 import signal
 import site
 import sys
+import threading
 import time
 
 from circus import options as option_table
@@ -339,20 +340,29 @@ class Watcher:
         return self._hook_paths
 
     def call_hook(self, hook_name, **kwargs):
-        """Run a hook; its return value is used as-is (None counts as failure)."""
+        """Run a hook; its return value is used as-is (None counts as failure).
+
+        A hook that raises, or runs longer than ``hook_timeout``, is reported
+        (log line and ``hook_failure`` event) and counts as failed unless its
+        failures are ignored.
+        """
         hook = self.hooks.get(hook_name)
         if hook is None:
             return True
+        kwargs.update(watcher=self, arbiter=self.arbiter, hook_name=hook_name)
         try:
-            result = hook(watcher=self, arbiter=self.arbiter, hook_name=hook_name, **kwargs)
+            result = run_bounded(hook, kwargs, self.hook_timeout)
+        except HookTimeout as exc:
+            logger.error("%s: hook %s %s", self.name, hook_name, exc)
+            error = str(exc)
         except Exception as exc:
             logger.exception("%s: hook %s failed", self.name, hook_name)
-            self.notify_event(
-                "hook_failure", {"name": hook_name, "time": time.time(), "error": str(exc)}
-            )
-            return hook_name in self.ignore_hook_failure
-        self.notify_event("hook_success", {"name": hook_name, "time": time.time()})
-        return result
+            error = str(exc)
+        else:
+            self.notify_event("hook_success", {"name": hook_name, "time": time.time()})
+            return result
+        self.notify_event("hook_failure", {"name": hook_name, "time": time.time(), "error": error})
+        return hook_name in self.ignore_hook_failure
 
     # -- state --------------------------------------------------------------
 
@@ -887,6 +897,57 @@ class Watcher:
             # figures already gathered are still returned.
             self.call_hook("extended_stats", pid=pid, stats=info)
         return info
+
+
+class HookTimeout(Exception):
+    """A hook did not return within its watcher's hook_timeout."""
+
+
+def run_bounded(func, kwargs, timeout):
+    """``func(**kwargs)``, interrupted by HookTimeout after ``timeout`` seconds (0: never).
+
+    In the main thread a SIGALRM timer interrupts the hook where it is, so it
+    runs on circusd's own thread as in Circus and is really stopped. Elsewhere
+    (an arbiter in a background thread) the call runs in a helper thread that
+    is abandoned, not killed, when it overruns.
+    """
+    if not timeout:
+        return func(**kwargs)
+    if threading.current_thread() is not threading.main_thread():
+        return _run_in_thread(func, kwargs, timeout)
+    running = [True]
+
+    def on_alarm(signum, frame):
+        if running[0]:
+            raise HookTimeout("did not return within %ss" % timeout)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return func(**kwargs)
+    finally:
+        running[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_in_thread(func, kwargs, timeout):
+    outcome = {}
+
+    def target():
+        try:
+            outcome["result"] = func(**kwargs)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="circus-hook", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise HookTimeout("did not return within %ss" % timeout)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")
 
 
 def _call_optional(obj, method):
