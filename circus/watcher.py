@@ -8,6 +8,7 @@ instead of failing, while reads never take it.
 """
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import os
@@ -21,7 +22,7 @@ import time
 from circus import options as option_table
 from circus.childwatch import wait_gone
 from circus.convert import signal_name, to_gid, to_signum, to_uid
-from circus.exc import MessageError
+from circus.exc import ConflictError, MessageError
 from circus.process import Process
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
 
@@ -55,6 +56,8 @@ HOOKS_IGNORING_FAILURE = {
 # slow the respawns down (doubling from 10 ms) instead of spinning the CPU.
 QUICK_DEATH = 1.0
 MAX_RESPAWN_DELAY = 5.0
+# How long a change waits for the one in progress, on top of 2 x graceful_timeout.
+CHANGE_WAIT = 60.0
 
 
 def describe_exit(code):
@@ -250,7 +253,7 @@ class Watcher:
                 raise MessageError("bad value for %r: %s" % (key, exc)) from None
         if "numprocesses" in checked and self.singleton and checked["numprocesses"] > 1:
             raise MessageError("watcher %r is a singleton" % self.name)
-        async with self.changing:
+        async with self.turn():
             actions = {self.set_opt(key, value) for key, value in checked.items()}
             if self.state is not WatcherState.ACTIVE:
                 return
@@ -594,7 +597,7 @@ class Watcher:
     async def _respawn_after(self, delay):
         if delay:
             await asyncio.sleep(delay)
-        async with self.changing:
+        async with self.turn():
             if self.state is WatcherState.ACTIVE:
                 await self._manage()
 
@@ -602,7 +605,7 @@ class Watcher:
         self._age_timers.pop(process.pid, None)
 
         async def recycle():
-            async with self.changing:
+            async with self.turn():
                 if process.state is ProcessState.RUNNING:
                     logger.info("%s[%d] reached max_age, recycling", self.name, process.pid)
                     await self._kill_process(process)
@@ -706,14 +709,33 @@ class Watcher:
         )
 
     async def manage_processes(self):
-        async with self.changing:
+        async with self.turn():
             if self.state is WatcherState.ACTIVE:
                 await self._manage()
 
     # -- public changes -----------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def turn(self):
+        """Hold ``changing``: wait for the change in progress, bounded, never fail at once.
+
+        The bound leaves room for the longest change a watcher makes (a stop
+        that waits graceful_timeout for each batch of processes).
+        """
+        limit = CHANGE_WAIT + 2 * self.graceful_timeout
+        try:
+            await asyncio.wait_for(self.changing.acquire(), limit)
+        except asyncio.TimeoutError:
+            raise ConflictError(
+                "watcher %r is still busy with another change after %ss; try again" % (self.name, limit)
+            ) from None
+        try:
+            yield
+        finally:
+            self.changing.release()
+
     async def _locked(self, method, *args, **kwargs):
-        async with self.changing:
+        async with self.turn():
             return await method(*args, **kwargs)
 
     async def start(self):
@@ -772,7 +794,7 @@ class Watcher:
 
     async def restart(self):
         """Stop then start; returns ``{'stopped', 'started', 'kept'}``."""
-        async with self.changing:
+        async with self.turn():
             stopped = self.pids
             await self._stop()
             result = await self._start()
@@ -840,7 +862,7 @@ class Watcher:
 
     async def _change_numprocesses(self, compute):
         # The new count is computed inside the lock: queued changes add up.
-        async with self.changing:
+        async with self.turn():
             numprocesses = max(0, int(compute(self.numprocesses)))
             if self.singleton and numprocesses > 1:
                 raise ValueError("watcher %r is a singleton: at most 1 process" % self.name)
