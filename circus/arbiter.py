@@ -292,7 +292,8 @@ class Arbiter:
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
         await self.start_watchers()
-        self._check_task = asyncio.ensure_future(self._periodic_check())
+        if not self._stopping:
+            self._check_task = asyncio.ensure_future(self._periodic_check())
         if cb is not None:
             cb(self)
 
@@ -356,6 +357,8 @@ class Arbiter:
     async def start_watchers(self):
         """Start every autostart watcher, highest priority first."""
         for index, watcher in enumerate(self.iter_watchers()):
+            if self._stopping:
+                return  # a stop arrived while starting: start nothing more
             if not watcher.autostart:
                 continue
             if index and self.warmup_delay > 0:
