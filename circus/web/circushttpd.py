@@ -34,8 +34,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 
 
 def make_app(controller: Controller, feed: LiveFeed,
-             default_endpoint: str = DEFAULT_ENDPOINT_DEALER) -> tornado.web.Application:
-    """The tornado application of the console (routes, templates, static files, XSRF)."""
+             default_endpoint: str = DEFAULT_ENDPOINT_DEALER,
+             in_flight: Optional[views.InFlight] = None) -> tornado.web.Application:
+    """The tornado application of the console (routes, templates, static files, XSRF).
+
+    ``in_flight`` counts the page requests being served (a new one if not given).
+    """
     name = r"([^/]+)"
     return tornado.web.Application(
         [
@@ -56,6 +60,7 @@ def make_app(controller: Controller, feed: LiveFeed,
         controller=controller,
         feed=feed,
         default_endpoint=default_endpoint,
+        in_flight=in_flight or views.InFlight(),
     )
 
 
@@ -107,7 +112,9 @@ async def serve(args) -> None:
     if args.endpoint:
         controller.select(args.endpoint)
     feed = LiveFeed(controller)
-    app = make_app(controller, feed, default_endpoint=args.endpoint or DEFAULT_ENDPOINT_DEALER)
+    in_flight = views.InFlight()
+    app = make_app(controller, feed, default_endpoint=args.endpoint or DEFAULT_ENDPOINT_DEALER,
+                   in_flight=in_flight)
     server = tornado.httpserver.HTTPServer(app, xheaders=True)
     sockets = _listen(server, args)
     logger.info("circushttpd %s listening on %s", __version__, ", ".join(_address(s) for s in sockets))
@@ -121,6 +128,12 @@ async def serve(args) -> None:
     finally:
         server.stop()
         await feed.stop()
+        # Closing the circusd socket first would cut the answers of the
+        # pages being served; each waits for circusd at most its timeout.
+        if in_flight.count:
+            logger.info("circushttpd stopping: finishing %d requests first", in_flight.count)
+        if not await in_flight.wait_idle(controller.timeout + 1.0):
+            logger.warning("circushttpd stops with %d requests unanswered", in_flight.count)
         controller.disconnect()
         await server.close_all_connections()
 

@@ -35,6 +35,12 @@ class ConsoleError(Exception):
         self.unreachable = unreachable
 
 
+def _closed_under_us(client: AsyncCircusClient) -> bool:
+    """True if ``client``'s socket was closed while the current task is not being cancelled."""
+    task = asyncio.current_task()
+    return client.socket.closed and (task is None or not task.cancelling())
+
+
 class Controller:
     """The connection of the console to one circusd.
 
@@ -117,16 +123,34 @@ class Controller:
 
     async def _send(self, command: str, props: Dict[str, Any]) -> Dict[str, Any]:
         client = self._get_client()
+        endpoint = self.endpoint
         try:
             return await client.send_message(command, **props)
-        except zmq.ZMQError as exc:  # the socket was closed under us by a disconnect
-            raise ConsoleError("request %r to circusd interrupted: %s" % (command, exc)) from None
+        except asyncio.CancelledError:
+            # disconnect() (also run by a connect elsewhere, or at shutdown)
+            # closes the socket, and pyzmq cancels the futures awaiting it:
+            # that is an interrupted request, not a cancelled task.
+            if not _closed_under_us(client):
+                raise
+            raise self._interrupted(command, endpoint) from None
+        except zmq.ZMQError as exc:
+            if client.socket.closed:
+                raise self._interrupted(command, endpoint) from None
+            raise ConsoleError("request %r to circusd at %s failed: %s" % (command, endpoint, exc),
+                               unreachable=True) from None
         except CallError as exc:
             # A request queued on a dead connection would run whenever circusd
             # comes back: drop the socket, and the queue with it.
-            self._close_client()
-            raise ConsoleError("circusd at %s does not answer (%s)" % (self.endpoint, exc),
+            if client is self._client:
+                self._close_client()
+            raise ConsoleError("circusd at %s does not answer (%s)" % (endpoint, exc),
                                unreachable=True) from None
+
+    @staticmethod
+    def _interrupted(command: str, endpoint: Optional[str]) -> ConsoleError:
+        return ConsoleError("request %r to circusd at %s interrupted: the console disconnected "
+                            "from it meanwhile; reload the page" % (command, endpoint),
+                            unreachable=True)
 
     @staticmethod
     def _check(command: str, reply: Dict[str, Any]) -> Dict[str, Any]:

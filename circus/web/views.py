@@ -8,6 +8,7 @@ Errors from circusd become such messages, never tracebacks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote
@@ -22,6 +23,33 @@ from circus.web.live import LiveFeed
 FLASH_COOKIE = "circus_flash"
 
 
+class InFlight:
+    """Counts the page requests being served, so that a shutdown can let them finish."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def begin(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for no request in flight; True if none is."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
 def watcher_url(name: str, action: str = "") -> str:
     """``/watchers/<name>[/<action>]`` with the name percent-encoded (slashes too)."""
     return "/watchers/" + quote(name, safe="") + ("/" + action if action else "")
@@ -29,6 +57,19 @@ def watcher_url(name: str, action: str = "") -> str:
 
 class BaseHandler(tornado.web.RequestHandler):
     """Shared plumbing: the controller, the feed, messages, error pages."""
+
+    _counted = False
+
+    def prepare(self) -> None:
+        self.application.settings["in_flight"].begin()
+        self._counted = True
+
+    def on_finish(self) -> None:
+        # Also runs after an error page, when the browser went away, and for
+        # a request refused before prepare() (XSRF), which was not counted.
+        if self._counted:
+            self._counted = False
+            self.application.settings["in_flight"].end()
 
     @property
     def controller(self) -> Controller:

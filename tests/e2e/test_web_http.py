@@ -6,6 +6,7 @@ test and handed down as ``--fd``; circusd is a real subprocess too.
 """
 
 import asyncio
+import html
 import http.cookiejar
 import json
 import os
@@ -59,6 +60,7 @@ class Console:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def close(self):
+        """Stop the console; fail if it ever answered 500 or logged a traceback."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -68,6 +70,9 @@ class Console:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self.proc = None
+        log = self.log()
+        assert "Traceback" not in log and "] 500 " not in log, "circushttpd failed; log:\n%s" % log
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -198,6 +203,82 @@ def test_disconnect_returns_to_the_connect_form(circusd, console, tmp_path):
     assert "disconnected from" in body and 'id="endpoint"' in body
     # --endpoint stays the proposed endpoint
     assert 'value="%s"' % daemon.endpoint in body
+
+
+class SlowCircusd:
+    """A fake circusd: a ROUTER on an ipc path that answers only when told."""
+
+    def __init__(self, tmp_path):
+        import zmq
+
+        self.endpoint = "ipc://%s" % (tmp_path / "slow.sock")
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind(self.endpoint)
+        self.waiting = []
+
+    def received(self):
+        """The command names of the requests received so far and not answered."""
+        import zmq
+
+        while self.socket.poll(0, zmq.POLLIN):
+            identity, frame = self.socket.recv_multipart()
+            self.waiting.append((identity, json.loads(frame)))
+        return [msg["command"] for _, msg in self.waiting]
+
+    def answer(self, **reply):
+        """Answer the oldest waiting request with an ok ``reply``."""
+        identity, msg = self.waiting.pop(0)
+        self.socket.send_multipart([identity, json.dumps(dict(reply, id=msg["id"], status="ok")).encode()])
+
+    def close(self):
+        self.socket.close()
+        self.context.term()
+
+
+@pytest.fixture
+def slow(tmp_path):
+    fake = SlowCircusd(tmp_path)
+    yield fake
+    fake.close()
+
+
+def _in_thread(function, *args):
+    """Run ``function(*args)`` in a thread; a future of its result."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(function, *args)
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_a_page_cut_by_a_disconnect_shows_a_message(console, slow):
+    url = console("--endpoint", slow.endpoint).url
+    page = _in_thread(Session(url).get, "/")
+    until(lambda: slow.received() == ["status"], what="the dashboard's request at circusd")
+    other = Session(url)
+    other.get("/add")  # the xsrf cookie, from a page that does not ask circusd
+    status, headers, _ = other.post("/disconnect")
+    assert status == 302
+    status, _, body = page.result(timeout=15)
+    assert status == 200, body
+    assert "request 'status' to circusd at %s interrupted" % slow.endpoint in html.unescape(body)
+
+
+def test_a_page_being_served_when_the_console_stops_gets_its_answer(console, slow):
+    served = console("--endpoint", slow.endpoint)
+    page = _in_thread(Session(served.url).get, "/")
+    until(lambda: slow.received() == ["status"], what="the dashboard's request at circusd")
+    served.proc.send_signal(signal.SIGTERM)
+    until(lambda: "finishing 1 requests first" in served.log(), what="circushttpd to wait for the page")
+    slow.answer(statuses={"sleeper": "active"})
+    until(lambda: slow.received() == ["list"], what="the dashboard's second request")
+    slow.answer(pids=[41, 42])
+    status, _, body = page.result(timeout=15)
+    assert status == 200 and 'href="/watchers/sleeper"' in body, body
+    assert served.proc.wait(10) == 0
 
 
 # -- CSRF, escaping, errors ---------------------------------------------------------

@@ -1,5 +1,8 @@
 """The web console's Controller and LiveFeed against an in-process arbiter."""
 
+import asyncio
+import json
+
 import pytest
 import zmq
 
@@ -135,4 +138,68 @@ async def test_the_feed_does_nothing_without_listeners(tmp_path, workers, tracke
         finally:
             await feed.stop()
             controller.disconnect()
+            context.term()
+
+
+class SilentCircusd:
+    """A ROUTER on an ipc path that receives requests and answers only when told."""
+
+    def __init__(self, tmp_path, context):
+        self.endpoint = "ipc://%s" % (tmp_path / "silent.sock")
+        self.socket = context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind(self.endpoint)
+
+    def received(self):
+        """The command names of the requests waiting now."""
+        commands = []
+        while self.socket.poll(0, zmq.POLLIN):
+            commands.append(json.loads(self.socket.recv_multipart()[1])["command"])
+        return commands
+
+    def close(self):
+        self.socket.close()
+
+
+@async_test
+async def test_a_request_cut_by_a_disconnect_is_a_console_error(tmp_path):
+    context = zmq.Context()
+    silent = SilentCircusd(tmp_path, context)
+    controller = Controller(timeout=30, context=context)
+    try:
+        controller.select(silent.endpoint)
+        request = asyncio.ensure_future(controller.statuses())
+        await until_async(lambda: silent.received() == ["status"], what="the request at circusd")
+        controller.disconnect()
+        with pytest.raises(ConsoleError, match="'status' to circusd at %s interrupted" % silent.endpoint) as cut:
+            await asyncio.wait_for(request, 5)
+        assert cut.value.unreachable
+    finally:
+        controller.disconnect()
+        silent.close()
+        context.term()
+
+
+@async_test
+async def test_the_feed_survives_a_connect_made_during_its_snapshot(tmp_path, workers, tracker):
+    async with running_arbiter(tmp_path, watchers(workers)) as arbiter:
+        context = zmq.Context()
+        silent = SilentCircusd(tmp_path, context)
+        controller = Controller(timeout=30, context=context)
+        feed = LiveFeed(controller, interval=0.05, context=context)
+        seen = Collector()
+        try:
+            controller.select(silent.endpoint)
+            feed.add(seen)
+            feed.start()
+            await until_async(lambda: silent.received() == ["globaloptions"], what="the feed's request")
+            # The feed waits for the silent circusd while a page connects elsewhere.
+            await controller.connect(arbiter.endpoint)
+            await until_async(lambda: seen.states() and seen.states()[-1]["alive"]
+                              and seen.states()[-1]["endpoint"] == arbiter.endpoint,
+                              what="the feed to follow the new endpoint")
+        finally:
+            await feed.stop()
+            controller.disconnect()
+            silent.close()
             context.term()
