@@ -44,7 +44,7 @@ setup(
         "setproctitle",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium"],
+        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium", "sphinx"],
         "redis": ["redis"],
         "docs": ["sphinx"],
     },
