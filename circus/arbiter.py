@@ -17,10 +17,11 @@ import zmq.asyncio
 
 from circus import __version__
 from circus import options as option_table
-from circus.childwatch import ChildWatcher, become_subreaper
+from circus.childwatch import ChildWatcher, become_subreaper, wait_gone
 from circus.exc import AlreadyExist, MessageError
 from circus.naming import resolve_name
 from circus.pidfile import Pidfile
+from circus.procinfo import child_pids
 from circus.reload_plan import plan_reload, uses_socket
 from circus.sockets import CircusSocket, CircusSockets
 from circus.watcher import Watcher, add_pythonpath_to_sys_path
@@ -111,6 +112,8 @@ class Arbiter:
         self._restarting = False
         self._check_task = None
         self._owns_context = False
+        self._foreign_children = set()  # children of a program embedding the arbiter
+        self._unmanaged = set()  # pids left running by rm --nostop
         for watcher in watchers:
             self._register(watcher)
         if httpd:
@@ -270,6 +273,7 @@ class Arbiter:
         if self.pidfile:
             self._pidfile = Pidfile(self.pidfile)
             self._pidfile.create()
+        self._foreign_children = set(child_pids(os.getpid()))
         self.child_watcher = ChildWatcher(loop)
         self.child_watcher.start()
         if self.child_watcher.reaps_all_children:
@@ -363,6 +367,8 @@ class Arbiter:
                 continue
             if index and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)
+                if self._stopping:
+                    return  # the stop arrived during the warmup delay
             await watcher.start()
 
     async def stop_watchers(self):
@@ -385,6 +391,7 @@ class Arbiter:
         if self._check_task is not None:
             self._check_task.cancel()
         await self.stop_watchers()
+        await self._stop_adopted_orphans()
         if self.ctrl is not None:
             self.ctrl.stop()
         self._running = False
@@ -392,6 +399,31 @@ class Arbiter:
         if self._stopped is not None:
             self._stopped.set()
         logger.info("arbiter stopped")
+
+    async def _stop_adopted_orphans(self):
+        """Stop the orphans circusd adopted, when a watcher has stop_children.
+
+        As child subreaper circusd inherits every descendant whose parent
+        died, daemons that left their worker's process group included:
+        nothing else would stop them. The children of a program embedding
+        the arbiter and the processes left by ``rm --nostop`` are spared.
+        """
+        stoppers = [w for w in self.watchers if w.stop_children]
+        if not stoppers or self.child_watcher is None or not self.child_watcher.reaps_all_children:
+            return
+        spared = self._foreign_children | self._unmanaged
+        orphans = [pid for pid in child_pids(os.getpid()) if pid not in spared]
+        if orphans:
+            logger.info("stopping %d orphan(s) adopted by circusd: %s", len(orphans), orphans)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not orphans:
+                return
+            for pid in orphans:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            orphans = await wait_gone(orphans, max(w.graceful_timeout for w in stoppers))
 
     def _close_resources(self):
         if self.evpub_socket is not None:
@@ -464,6 +496,7 @@ class Arbiter:
         if nostop:
             for pid in watcher.pids:
                 self.child_watcher.forget(pid)
+            self._unmanaged.update(watcher.pids)
             return
         await watcher.stop()
 

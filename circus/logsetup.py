@@ -76,6 +76,21 @@ def parse_syslog_url(url: str) -> Tuple[SyslogAddress, int]:
     return parts.path, facility
 
 
+class _SyslogHandler(logging.handlers.SysLogHandler):
+    """A syslog handler that says once on stderr when syslog is unreachable.
+
+    The stock handler prints a traceback for every record it cannot send.
+    """
+
+    _reported = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self._reported:
+            self._reported = True
+            error = sys.exc_info()[1]
+            sys.stderr.write("circus: cannot send logs to syslog at %r: %s\n" % (self.address, error))
+
+
 def _make_handler(output: str) -> Tuple[logging.Handler, str]:
     """The handler for a log output, and the date format it wants."""
     if output in ("-", "stdout"):
@@ -86,7 +101,7 @@ def _make_handler(output: str) -> Tuple[logging.Handler, str]:
         address, facility = parse_syslog_url(output)
         # A unix socket may be datagram or stream: let the handler try both.
         socktype = socket.SOCK_DGRAM if isinstance(address, tuple) else None
-        handler = logging.handlers.SysLogHandler(
+        handler = _SyslogHandler(
             address=address, facility=facility, socktype=socktype  # type: ignore[arg-type]
         )
         return handler, SYSLOG_DATE_FMT

@@ -484,29 +484,44 @@ class Watcher:
                 sock.close()
 
     async def _spawn_process(self):
-        """Spawn one process, retrying fork/exec failures; None when it gave up."""
+        """Spawn one process, retrying fork/exec failures; None when it gave up.
+
+        With ``max_retry = -1`` one attempt is made here; when it fails,
+        ``_spawn_failures`` grows and the respawn task tries again later with
+        a growing delay, so that neither the start of the other watchers nor
+        a stop waits on a command that can never run.
+        """
         if not self.call_hook("before_spawn"):
             return None
         wid = self._next_wid()
-        attempts = 1 + self.max_retry if self.max_retry >= 0 else None
+        attempts = 1 + self.max_retry if self.max_retry >= 0 else 1
         attempt = 0
-        while attempts is None or attempt < attempts:
+        while attempt < attempts:
             attempt += 1
             try:
                 process = self._make_process(wid)
             except (OSError, ValueError, KeyError) as exc:
-                logger.error("%s: cannot spawn %r (attempt %d): %s", self.name, self.cmd, attempt, exc)
-                if attempts is None or attempt < attempts:
+                logger.error("%s: cannot spawn %r (attempt %d): %s",
+                             self.name, self.cmd, self._spawn_failures + attempt, exc)
+                if attempt < attempts:
                     await asyncio.sleep(min(0.01 * 2 ** min(attempt, 10), MAX_RESPAWN_DELAY))
                 continue
+            self._spawn_failures = 0
             self._register(process)
             if not self.call_hook("after_spawn", pid=process.pid):
                 await self._kill_process(process, sig=signal.SIGKILL, graceful_timeout=0)
                 return None
             return process
         self._release_wid(wid)
+        if self.max_retry < 0:
+            self._spawn_failures += 1
+            return None
         logger.error("%s: giving up spawning after %d attempts", self.name, attempt)
         return None
+
+    def _retrying_forever(self):
+        """True when the last spawn failed and ``max_retry = -1`` says: again, later."""
+        return self.max_retry < 0 and self._spawn_failures > 0
 
     def _register(self, process):
         self.processes[process.pid] = process
@@ -534,6 +549,9 @@ class Watcher:
                     break
             process = await self._spawn_process()
             if process is None:
+                if self._retrying_forever():
+                    self._schedule_respawn()
+                    return started
                 return None
             started.append(process.pid)
             missing -= 1
@@ -587,11 +605,13 @@ class Watcher:
         )
 
     def _schedule_respawn(self):
-        if self._respawn_task is not None and not self._respawn_task.done():
+        task = self._respawn_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
             return
         delay = 0.0
-        if self._quick_deaths > 1:
-            delay = min(0.01 * 2 ** (self._quick_deaths - 2), MAX_RESPAWN_DELAY)
+        failures = max(self._quick_deaths - 1, self._spawn_failures)
+        if failures > 0:
+            delay = min(0.01 * 2 ** (failures - 1), MAX_RESPAWN_DELAY)
         self._respawn_task = asyncio.ensure_future(self._respawn_after(delay))
 
     async def _respawn_after(self, delay):
@@ -760,7 +780,7 @@ class Watcher:
         self._spawn_failures = 0
         self._quick_deaths = 0
         started = await self._spawn_processes()
-        if started is None or (self.numprocesses and not self.processes):
+        if started is None or (self.numprocesses and not self.processes and not self._retrying_forever()):
             logger.error("%s: could not start its processes", self.name)
             await self._stop()
             return {"started": [], "kept": []}
@@ -782,7 +802,9 @@ class Watcher:
             return None
         self._set_state(WatcherState.STOPPING)  # ACTIVE|STARTING -> STOPPING
         self.call_hook("before_stop")
-        if self._respawn_task is not None:
+        # Never the task running this stop (a respawn that gave up): it would
+        # cancel itself and leave the watcher stuck in STOPPING.
+        if self._respawn_task is not None and self._respawn_task is not asyncio.current_task():
             self._respawn_task.cancel()
         await asyncio.gather(*(self._kill_process(p) for p in list(self.processes.values())))
         self._close_streams()
