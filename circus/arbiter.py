@@ -22,7 +22,7 @@ from circus.exc import AlreadyExist, MessageError
 from circus.naming import resolve_name
 from circus.pidfile import Pidfile
 from circus.procinfo import child_pids
-from circus.reload_plan import plan_reload, uses_socket
+from circus.reload_plan import LIVE_CIRCUS_KEYS, plan_reload, uses_socket
 from circus.sockets import CircusSocket, CircusSockets
 from circus.watcher import Watcher, add_pythonpath_to_sys_path
 
@@ -136,6 +136,17 @@ class Arbiter:
             "loglevel": self.loglevel,
             "logoutput": self.logoutput,
         }
+
+    def _internal_settings(self, cfg):
+        """What the internal watchers are built from on a reload to ``cfg``.
+
+        Only the live [circus] keys come from the file: the others (endpoints,
+        statsd, httpd...) wait for a restart, so circusd-stats and the plugins
+        must keep using the endpoints circusd really has.
+        """
+        settings = self._settings()
+        settings.update((k, v) for k, v in cfg["circus"].items() if k in LIVE_CIRCUS_KEYS and k in settings)
+        return settings
 
     # -- construction -------------------------------------------------------
 
@@ -515,24 +526,37 @@ class Arbiter:
             logger.info("another arbiter-wide change is in progress, waiting for it")
         async with self._changing:
             new_cfg = get_config(config_file or self.config_file)
-            plan = plan_reload(with_internal_watchers(self._cfg), with_internal_watchers(new_cfg))
+            old_full = with_internal_watchers(self._cfg, self._internal_settings(self._cfg))
+            new_full = with_internal_watchers(new_cfg, self._internal_settings(new_cfg))
+            plan = plan_reload(old_full, new_full)
+            _check_socket_users(plan, new_full["watchers"])
             for key in plan.circus_needs_restart:
                 logger.warning("[circus] %s changed: it takes effect after a restart", key)
-            new_watchers = {w["name"].lower(): w for w in with_internal_watchers(new_cfg)["watchers"]}
+            new_watchers = {w["name"].lower(): w for w in new_full["watchers"]}
             built = {
                 name: build_watcher(new_watchers[name])
                 for name in plan.watchers_added + plan.watchers_replaced
             }
             new_sockets = {s["name"]: s for s in new_cfg["sockets"]}
+            old_sockets = {s["name"]: s for s in self._cfg["sockets"]}
+            # A socket changed but kept at its address can only be bound once
+            # the old one is closed; every other new socket is bound now.
+            in_place = {n for n in plan.sockets_changed if _same_address(old_sockets[n], new_sockets[n])}
             fresh = CircusSockets(
                 CircusSocket.load_from_config(new_sockets[name])
                 for name in plan.sockets_added + plan.sockets_changed
             )
-            fresh.bind_and_listen_all()
-            await self._apply(plan, new_cfg, built, fresh)
+            try:
+                for name, sock in fresh.items():
+                    if name not in in_place:
+                        sock.bind_and_listen()
+            except BaseException:
+                fresh.close_all()
+                raise
+            await self._apply(plan, new_cfg, built, fresh, in_place)
             return plan
 
-    async def _apply(self, plan, new_cfg, built, fresh):
+    async def _apply(self, plan, new_cfg, built, fresh, in_place=()):
         for key, value in plan.circus_applied.items():
             setattr(self, key, value)
         for name in plan.watchers_removed + plan.watchers_replaced:
@@ -543,6 +567,8 @@ class Arbiter:
             await watcher.stop()
         for name in plan.sockets_removed + plan.sockets_changed:
             self.sockets.pop(name).close()
+        for name in in_place:
+            fresh[name].bind_and_listen()
         for name, sock in fresh.items():
             self.sockets[name] = sock
             logger.info("socket %r listening at %s", name, sock.location)
@@ -566,6 +592,24 @@ class Arbiter:
             len(plan.watchers_replaced),
             len(plan.watchers_resized),
         )
+
+
+def _check_socket_users(plan, watchers):
+    """Refuse a reload that removes a socket a watcher of the new file still uses."""
+    for watcher in watchers:
+        for name in plan.sockets_removed:
+            if uses_socket(watcher, name):
+                raise ValueError(
+                    "watcher %r uses socket %r, which the new configuration removes; "
+                    "keep its [socket:%s] section or change the watcher" % (watcher["name"], name, name)
+                )
+
+
+def _same_address(old, new):
+    """True when two socket configs name the same fixed address (port 0 never is)."""
+    if not new.get("path") and not new.get("port"):
+        return False
+    return all(old.get(k) == new.get(k) for k in ("path", "host", "port", "family"))
 
 
 def _python_command(code, *args):
@@ -678,9 +722,11 @@ def internal_watchers(settings, plugins):
     return result
 
 
-def with_internal_watchers(cfg):
-    """``cfg`` whose watcher list includes the internal watchers."""
-    return dict(cfg, watchers=cfg["watchers"] + internal_watchers(cfg["circus"], cfg.get("plugins")))
+def with_internal_watchers(cfg, settings=None):
+    """``cfg`` whose watcher list includes the internal watchers, built from
+    ``settings`` (by default the file's ``[circus]`` values)."""
+    settings = cfg["circus"] if settings is None else settings
+    return dict(cfg, watchers=cfg["watchers"] + internal_watchers(settings, cfg.get("plugins")))
 
 
 def build_watcher(cfg):
