@@ -16,9 +16,13 @@ from circus.stats.hits import HitCounter, address_of
 from circus.stats.sampler import ProcessGone, ProcessSampler, human_size
 from helpers import async_test, until, until_async
 
-BUSY = "while True: pass"
-IDLE = "import time\nwhile True: time.sleep(60)"
-WITH_CHILD = "import subprocess, time\nsubprocess.Popen(['sleep', '60'])\nwhile True: time.sleep(60)"
+# Each prints "ready" once started, so that start-up costs are not measured.
+BUSY = "print('ready', flush=True)\nwhile True: pass"
+IDLE = "import time\nprint('ready', flush=True)\nwhile True: time.sleep(60)"
+WITH_CHILD = (
+    "import subprocess, time\nsubprocess.Popen(['sleep', '60'])\n"
+    "print('ready', flush=True)\nwhile True: time.sleep(60)"
+)
 
 
 @pytest.fixture
@@ -26,8 +30,9 @@ def spawn():
     procs = []
 
     def start(code):
-        proc = subprocess.Popen([sys.executable, "-c", code])
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
         procs.append(proc)
+        assert proc.stdout.readline() == b"ready\n"
         return proc
 
     yield start
@@ -36,6 +41,7 @@ def spawn():
             child.kill()
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 def rounds(collector, count):
