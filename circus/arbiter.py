@@ -628,17 +628,12 @@ def _log_args(settings):
     return args
 
 
-def _stats_watcher(settings):
-    cmd, args = _python_command(
-        "from circus import stats; stats.main()",
-        "--endpoint", settings["endpoint"],
-        "--pubsub", settings["pubsub_endpoint"],
-        "--statspoint", settings["stats_endpoint"],
-        *_log_args(settings),
-    )
-    close = settings["statsd_close_outputs"] and not settings.get("debug")
+def _helper_watcher(name, code, args, close_outputs, settings):
+    """A singleton running ``code`` in circusd's interpreter with circusd's sockets."""
+    cmd, args = _python_command(code, *args, *_log_args(settings))
+    close = close_outputs and not settings.get("debug")
     return {
-        "name": "circusd-stats",
+        "name": name,
         "cmd": cmd,
         "args": args,
         "singleton": True,
@@ -648,28 +643,31 @@ def _stats_watcher(settings):
         "close_child_stdout": close,
         "close_child_stderr": close,
     }
+
+
+def _stats_watcher(settings):
+    return _helper_watcher(
+        "circusd-stats",
+        "from circus import stats; stats.main()",
+        [
+            "--endpoint", settings["endpoint"],
+            "--pubsub", settings["pubsub_endpoint"],
+            "--statspoint", settings["stats_endpoint"],
+        ],
+        settings["statsd_close_outputs"],
+        settings,
+    )
 
 
 def _httpd_watcher(settings):
     resolve_name("circus.web.circushttpd", silent=False)
-    cmd, args = _python_command(
+    return _helper_watcher(
+        "circushttpd",
         "from circus.web import circushttpd; circushttpd.main()",
-        "--fd", "$(circus.sockets.circushttpd)",
-        "--endpoint", settings["endpoint"],
-        *_log_args(settings),
+        ["--fd", "$(circus.sockets.circushttpd)", "--endpoint", settings["endpoint"]],
+        settings["httpd_close_outputs"],
+        settings,
     )
-    close = settings["httpd_close_outputs"] and not settings.get("debug")
-    return {
-        "name": "circushttpd",
-        "cmd": cmd,
-        "args": args,
-        "singleton": True,
-        "use_sockets": True,
-        "copy_env": True,
-        "copy_path": True,
-        "close_child_stdout": close,
-        "close_child_stderr": close,
-    }
 
 
 def _plugin_watcher(settings, plugin):
