@@ -151,7 +151,9 @@ class Controller:
 
     async def start(self):
         """Bind the endpoint and start serving; OSError if it cannot be bound."""
-        sock = self.context.socket(zmq.ROUTER)
+        # A plain (not asyncio) socket read from the loop through its FD:
+        # pyzmq's asyncio layer costs more per request than most commands.
+        sock = zmq.Context.shadow(self.context.underlying).socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         try:
             self._check_ipc_free()
@@ -165,7 +167,9 @@ class Controller:
         self.socket = sock
         self._chown_ipc()
         self._loop = asyncio.get_running_loop()
-        self._reader = asyncio.ensure_future(self._serve())
+        self._loop.add_reader(sock.getsockopt(zmq.FD), self._drain)
+        self._reader = sock.getsockopt(zmq.FD)
+        self._loop.call_soon(self._drain)
         self._start_discovery(getattr(self.arbiter, "multicast_endpoint", None))
         logger.debug("control endpoint %s bound", self.endpoint)
 
@@ -257,7 +261,8 @@ class Controller:
         self._stop_discovery()
         current = asyncio.current_task()
         if self._reader is not None:
-            self._reader.cancel()
+            self._loop.remove_reader(self._reader)
+            self._reader = None
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
@@ -271,15 +276,21 @@ class Controller:
 
     # -- serving -----------------------------------------------------------------
 
-    async def _serve(self):
-        while True:
+    def _drain(self):
+        """Take every queued request.
+
+        The ZeroMQ FD is edge-triggered: it wakes the loop when the socket's
+        state changes, so the queue is read until empty, and again after each
+        send (which may have consumed a wake-up).
+        """
+        while self.socket is not None and not self._closing:
             try:
-                frames = await self.socket.recv_multipart()
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
             except zmq.ZMQError as error:
-                if self.socket.closed:
-                    return
                 logger.error("control socket: %s", error)
-                continue
+                return
             if len(frames) < 2:
                 continue  # a ROUTER always prefixes the identity; nothing to answer
             self._spawn(self._handle(frames[:-1], frames[-1]))
@@ -292,10 +303,14 @@ class Controller:
 
     def _send(self, envelope, reply):
         """Send without waiting: a ROUTER drops what it cannot route anyway."""
+        if self.socket is None or self.socket.closed:
+            return
         try:
-            zmq.Socket.send_multipart(self.socket, envelope + [reply], zmq.NOBLOCK)
+            self.socket.send_multipart(envelope + [reply], zmq.NOBLOCK)
         except zmq.ZMQError as error:
             logger.warning("could not send a reply: %s", error)
+        if not self._closing and self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._loop.call_soon(self._drain)
 
     async def _handle(self, envelope, body):
         task = asyncio.current_task()
