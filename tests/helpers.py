@@ -641,3 +641,24 @@ def listening_ports(pid, host="127.0.0.1"):
     """TCP ports on which process ``pid`` listens at ``host``."""
     conns = psutil.Process(pid).net_connections(kind="tcp")
     return sorted(c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN and c.laddr.ip == host)
+
+
+@contextlib.asynccontextmanager
+async def controlled(directory, watchers, **kw):
+    """A running arbiter and ``send_message`` of a client of its control socket.
+
+    The client has a ZeroMQ context of its own, so the arbiter's fd check
+    is not confused by the client's sockets.
+    """
+    import zmq
+
+    from circus.client import AsyncCircusClient
+
+    async with running_arbiter(directory, watchers, **kw) as arbiter:
+        context = zmq.Context()
+        client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=15)
+        try:
+            yield arbiter, client.send_message
+        finally:
+            client.stop()
+            context.term()

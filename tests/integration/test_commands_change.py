@@ -1,28 +1,12 @@
 """Commands that change watchers (add, rm, set, incr, decr, kill, signal) over the control socket."""
 
-import contextlib
 import os
 import signal
 import time
 
 import pytest
-import zmq
 
-from circus.client import AsyncCircusClient
-from helpers import Events, async_test, pid_alive, running_arbiter, until_async
-
-
-@contextlib.asynccontextmanager
-async def controlled(tmp_path, watchers, **kw):
-    """A running arbiter and a client of its control socket (on a context of its own)."""
-    async with running_arbiter(tmp_path, watchers, **kw) as arbiter:
-        context = zmq.Context()
-        client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=15)
-        try:
-            yield arbiter, client.send_message
-        finally:
-            client.stop()
-            context.term()
+from helpers import controlled, Events, async_test, pid_alive, until_async
 
 
 def ok(reply):

@@ -1,26 +1,12 @@
 """start, stop, restart, reload and reloadconfig over the control socket of an in-process arbiter."""
 
-import contextlib
 import textwrap
 
 import zmq
 
 from circus.arbiter import Arbiter
 from circus.client import AsyncCircusClient
-from helpers import async_test, ipc_endpoints, pid_alive, running_arbiter, until_async
-
-
-@contextlib.asynccontextmanager
-async def controlled(tmp_path, watchers, **kw):
-    """A running arbiter and a client of its control socket (on a context of its own)."""
-    async with running_arbiter(tmp_path, watchers, **kw) as arbiter:
-        context = zmq.Context()
-        client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=15)
-        try:
-            yield arbiter, client.send_message
-        finally:
-            client.stop()
-            context.term()
+from helpers import controlled, async_test, ipc_endpoints, pid_alive, until_async
 
 
 def ok(reply):

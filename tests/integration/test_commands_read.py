@@ -1,27 +1,11 @@
 """Read-only commands over the control socket of an in-process arbiter."""
 
-import contextlib
 import os
 import sys
 
-import zmq
 
-from circus.client import AsyncCircusClient
 from circus.sockets import CircusSocket
-from helpers import async_test, running_arbiter
-
-
-@contextlib.asynccontextmanager
-async def controlled(tmp_path, watchers, **kw):
-    """A running arbiter and a client of its control socket."""
-    async with running_arbiter(tmp_path, watchers, **kw) as arbiter:
-        context = zmq.Context()
-        client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=10)
-        try:
-            yield arbiter, client.send_message
-        finally:
-            client.stop()
-            context.term()
+from helpers import controlled, async_test
 
 
 def ok(reply):
