@@ -111,20 +111,6 @@ def configure_logging(args, circus_cfg):
     )
 
 
-def check_pidfile(path):
-    """Refuse early (before detaching) when a live process holds the pid file."""
-    pidfile = Pidfile(path)
-    old = pidfile._read()
-    if old and old != os.getpid():
-        try:
-            os.kill(old, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            pass
-        raise PidfileInUse("pid file %s is held by the running process %d" % (pidfile.path, old))
-
-
 def load(config_file):
     from circus.config import get_config
 
@@ -167,7 +153,7 @@ def main(argv=None):
         cfg = load(args.config)
         pidfile = args.pidfile or cfg["circus"]["pidfile"]
         if pidfile:
-            check_pidfile(pidfile)
+            Pidfile(pidfile).check()
             args.pidfile = pidfile
         configure_logging(args, cfg["circus"])
     except (ConfigError, PidfileInUse, ValueError) as exc:

@@ -20,14 +20,19 @@ class Pidfile:
         except (OSError, ValueError):
             return None
 
-    def create(self, pid=None):
-        """Write ``pid``; raises PidfileInUse when a live other process holds the file."""
+    def check(self, pid=None):
+        """Raise PidfileInUse when a live process other than ``pid`` holds the file."""
         pid = os.getpid() if pid is None else pid
         old = self._read()
         if old and old != pid and _alive(old):
             raise PidfileInUse(
                 "pid file %s is held by the running process %d" % (self.path, old)
             )
+
+    def create(self, pid=None):
+        """Write ``pid``; raises PidfileInUse when a live other process holds the file."""
+        pid = os.getpid() if pid is None else pid
+        self.check(pid)
         tmp = "%s.%d.tmp" % (self.path, pid)
         with open(tmp, "w") as handle:
             handle.write("%d\n" % pid)

@@ -21,8 +21,9 @@ import time
 
 from circus import options as option_table
 from circus.childwatch import wait_gone
-from circus.convert import signal_name, to_gid, to_signum, to_uid
+from circus.convert import signal_name, to_bool, to_gid, to_signum, to_uid
 from circus.exc import ConflictError, MessageError
+from circus.naming import resolve_name
 from circus.process import Process
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
 
@@ -196,7 +197,7 @@ class Watcher:
         result["stderr_stream_conf"] = self.stderr_stream_conf
         for name, value in self.rlimits.items():
             result["rlimit_" + name] = value
-        for name, (path, ignore) in self._hook_specs().items():
+        for name, (path, ignore) in self._hook_paths.items():
             result["hooks." + name] = "%s,%s" % (path, str(ignore).lower()) if ignore else path
         result.update(self._options)
         return sorted(result.items())
@@ -316,8 +317,6 @@ class Watcher:
 
     def _set_hook(self, hook_name, spec):
         """``spec``: a callable, a dotted name, ``"name,flag"`` or ``(name, flag)``."""
-        from circus.naming import resolve_name
-
         ignore = False
         if isinstance(spec, str):
             path, _, flag = spec.partition(",")
@@ -327,8 +326,6 @@ class Watcher:
         else:
             target = spec
         if isinstance(ignore, str):
-            from circus.convert import to_bool
-
             ignore = to_bool(ignore)
         try:
             func = resolve_name(target) if isinstance(target, str) else target
@@ -338,9 +335,6 @@ class Watcher:
         self._hook_paths[hook_name] = (target if isinstance(target, str) else repr(target), ignore)
         if ignore:
             self.ignore_hook_failure.add(hook_name)
-
-    def _hook_specs(self):
-        return self._hook_paths
 
     def call_hook(self, hook_name, **kwargs):
         """Run a hook; its return value is used as-is (None counts as failure).

@@ -150,6 +150,21 @@ class Command:
         return outcome
 
 
+class OptionalNameCommand(Command):
+    """A command about every watcher, or about the one its optional ``name`` names."""
+
+    usage = "[<name>]"
+
+    def message(self, *args, **opts):
+        if len(args) > 1:
+            raise exc.ArgumentError("Invalid number of arguments")
+        return self.make_message(name=args[0] if args else None)
+
+    def validate(self, props):
+        super().validate(props)
+        optional(props, "name", str)
+
+
 # -- helpers for the daemon half ---------------------------------------------------
 
 _TYPE_NAMES = {

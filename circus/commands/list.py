@@ -1,10 +1,9 @@
 """list: the watchers, or the pids of one watcher."""
 
-from circus.commands import Command, find_watcher, optional
-from circus.exc import ArgumentError
+from circus.commands import OptionalNameCommand, find_watcher
 
 
-class List(Command):
+class List(OptionalNameCommand):
     """Get the list of watchers or the processes of one watcher
 
     ZMQ message
@@ -29,16 +28,6 @@ class List(Command):
     """
 
     name = "list"
-    usage = "[<name>]"
-
-    def message(self, *args, **opts):
-        if len(args) > 1:
-            raise ArgumentError("Invalid number of arguments")
-        return self.make_message(name=args[0] if args else None)
-
-    def validate(self, props):
-        super().validate(props)
-        optional(props, "name", str)
 
     def prepare(self, arbiter, props):
         if props.get("name"):

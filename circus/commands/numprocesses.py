@@ -1,10 +1,9 @@
 """numprocesses: how many processes one watcher, or circusd, runs."""
 
-from circus.commands import Command, find_watcher, optional
-from circus.exc import ArgumentError
+from circus.commands import OptionalNameCommand, find_watcher
 
 
-class NumProcesses(Command):
+class NumProcesses(OptionalNameCommand):
     """Get the number of processes
 
     ZMQ message
@@ -27,16 +26,6 @@ class NumProcesses(Command):
     """
 
     name = "numprocesses"
-    usage = "[<name>]"
-
-    def message(self, *args, **opts):
-        if len(args) > 1:
-            raise ArgumentError("Invalid number of arguments")
-        return self.make_message(name=args[0] if args else None)
-
-    def validate(self, props):
-        super().validate(props)
-        optional(props, "name", str)
 
     def prepare(self, arbiter, props):
         name = props.get("name")

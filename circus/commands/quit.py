@@ -1,7 +1,6 @@
 """quit: stop every watcher, then circusd."""
 
 from circus.commands import WAITING, Command, discard
-from circus.exc import ArgumentError
 
 
 class Quit(Command):
@@ -31,11 +30,6 @@ class Quit(Command):
     name = "quit"
     options = (WAITING,)
     waiting = True
-
-    def message(self, *args, **opts):
-        if args:
-            raise ArgumentError("Invalid number of arguments")
-        return self.make_message(waiting=opts.get("waiting"))
 
     def prepare(self, arbiter, props):
         return discard(arbiter.stop())

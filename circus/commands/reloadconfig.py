@@ -1,7 +1,6 @@
 """reloadconfig: apply the changes of the configuration file."""
 
 from circus.commands import WAITING, Command
-from circus.exc import ArgumentError
 
 
 async def _changes(awaitable):
@@ -47,11 +46,6 @@ class ReloadConfig(Command):
     name = "reloadconfig"
     options = (WAITING,)
     waiting = True
-
-    def message(self, *args, **opts):
-        if args:
-            raise ArgumentError("Invalid number of arguments")
-        return self.make_message(waiting=opts.get("waiting"))
 
     def prepare(self, arbiter, props):
         return _changes(arbiter.reload_from_config())

@@ -1,10 +1,9 @@
 """status: the state of one watcher or of every watcher."""
 
-from circus.commands import Command, find_watcher, optional
-from circus.exc import ArgumentError
+from circus.commands import OptionalNameCommand, find_watcher
 
 
-class Status(Command):
+class Status(OptionalNameCommand):
     """Get the status of one watcher or of all watchers
 
     A watcher is ``active``, ``stopped``, ``starting`` or ``stopping``.
@@ -32,16 +31,6 @@ class Status(Command):
     """
 
     name = "status"
-    usage = "[<name>]"
-
-    def message(self, *args, **opts):
-        if len(args) > 1:
-            raise ArgumentError("Invalid number of arguments")
-        return self.make_message(name=args[0] if args else None)
-
-    def validate(self, props):
-        super().validate(props)
-        optional(props, "name", str)
 
     def prepare(self, arbiter, props):
         if props.get("name"):
