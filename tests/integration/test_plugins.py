@@ -186,11 +186,11 @@ async def test_full_stats_sends_process_gauges_every_loop_rate(tmp_path, tracker
             async with plugin_thread(FullStats, arbiter, **config):
                 def gauges():
                     read_lines(statsd, lines)
-                    return {l.split(":")[0]: l.split(":")[1] for l in lines if l.startswith("circus.app._stats.sleeper.")}
+                    return {l.split(":")[0]: l.split(":")[1] for l in lines if l.startswith("circus.app.watcher._stats.sleeper.")}
 
                 found = await until_async(lambda: len(gauges()) == 7 and gauges(), 5, what="7 gauges; got %s" % lines)
-    assert found["circus.app._stats.sleeper.watchers_num"] == "2|g"
-    assert int(found["circus.app._stats.sleeper.mem_max"].split("|")[0]) > 1 << 20
+    assert found["circus.app.watcher._stats.sleeper.watchers_num"] == "2|g"
+    assert int(found["circus.app.watcher._stats.sleeper.mem_max"].split("|")[0]) > 1 << 20
     assert all(value.endswith("|g") for value in found.values())
 
 
