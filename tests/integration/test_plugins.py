@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import http.server
+import logging
 import os
 import shutil
 import signal
@@ -139,6 +140,28 @@ async def test_a_plugin_receives_events_and_calls_commands(tmp_path, tracker):
             await new_pid(watcher, old)
             await until_async(lambda: ("sleeper", "spawn") in [e[:2] for e in plugin.events], 5,
                               what="the spawn event of the replacement")
+
+
+class Deaf(CircusPlugin):
+    """A plugin that forgot handle_recv."""
+
+    name = "deaf"
+
+
+@async_test
+async def test_a_plugin_without_handle_recv_says_so_once_instead_of_an_error_per_event(tmp_path, tracker, caplog):
+    caplog.set_level(logging.INFO, logger="circus.plugins")
+    watchers = [{"name": "sleeper", "cmd": SLEEPER}]
+    async with running_arbiter(tmp_path, watchers) as arbiter:
+        async with plugin_thread(Deaf, arbiter), plugin_thread(Recorder, arbiter) as witness:
+            await sub_ready(arbiter, lambda: witness.events)
+            for _ in range(20):
+                arbiter.publish("watcher.sleeper.updated", {"time": time.time()})
+            await until_async(lambda: [e[1] for e in witness.events].count("updated") == 20, 5,
+                              what="20 events delivered")
+    warnings = [r for r in caplog.records if "does not override handle_recv" in r.getMessage()]
+    assert len(warnings) == 1
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @async_test
