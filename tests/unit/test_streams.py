@@ -253,6 +253,19 @@ def test_timed_rotation_by_seconds_names_backups_by_period_start(tmp_path):
     assert read(path) == b"c\n"
 
 
+def test_a_line_left_open_by_the_chunk_that_rotated_gets_no_prefix_in_its_middle(tmp_path):
+    path = tmp_path / "out.log"
+    start = utc(2024, 3, 1, 10, 20, 30)
+    stream = timed(path, start, rotate_when="s", rotate_interval="5", time_format="T")
+    stream(entry(b"a\n", pid=3))
+    stream.clock.now = start + 5
+    stream(entry(b"b\nhal", pid=3))  # rotates first, then leaves a line open
+    stream(entry(b"f\nc\n", pid=3))
+    stream.close()
+    assert read(str(path) + ".20240301102030") == b"T [3] | a\n"
+    assert read(path) == b"T [3] | b\nT [3] | half\nT [3] | c\n"
+
+
 def test_timed_rotation_at_midnight_accepts_lower_case(tmp_path):
     path = tmp_path / "out.log"
     stream = timed(path, utc(2024, 1, 1, 23, 59, 50), rotate_when="midnight")
