@@ -8,6 +8,7 @@ reload, stop, start, add and remove events, then waits until every plugin
 has handled the last one and reads the output for tracebacks.
 """
 
+import itertools
 import os
 import re
 import signal
@@ -109,7 +110,8 @@ def test_every_built_in_plugin_handles_every_event_without_a_traceback(circusd, 
     ctl = CircusClient(endpoint=daemon.endpoint, timeout=15)
     try:
         # The plugins subscribe at their own pace: make events until each has one.
-        until(lambda: ctl.send_message("set", name="program", options={"graceful_timeout": 1})
+        timeouts = itertools.cycle([1, 1.5])  # a real change each time
+        until(lambda: ctl.send_message("set", name="program", options={"graceful_timeout": next(timeouts)})
               and handled_by_all(daemon, "watcher.program.updated"), timeout=40, interval=0.3,
               what="every plugin handling an event; log:\n%s" % daemon.log()[-4000:])
         pids = plugin_pids(ctl)
