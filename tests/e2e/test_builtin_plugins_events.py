@@ -69,21 +69,33 @@ def plugin_pids(ctl):
 
 
 def provoke_every_kind_of_event(ctl):
-    """Replies are not checked: ResourceWatcher may restart ``program`` meanwhile."""
-    ctl.send_message("incr", name="program")  # spawn
-    ctl.send_message("decr", name="program")  # kill, reap
-    pids = ctl.send_message("list", name="program").get("pids") or []
-    if pids:
-        os.kill(pids[0], signal.SIGKILL)  # an unrequested reap
-    ctl.send_message("signal", name="program", signum="CONT")  # hook_success, hook_failure
-    ctl.send_message("set", name="program", options={"graceful_timeout": 2})  # updated
-    ctl.send_message("reload", name="program")
-    ctl.send_message("restart", name="program")
-    ctl.send_message("stop", name="program")
-    ctl.send_message("start", name="program")
-    ctl.send_message("add", name="extra", cmd=SLEEPER, start=True)
-    ctl.send_message("rm", name="extra")
-    ctl.send_message("add", name="sentinel", cmd=SLEEPER)  # the last event
+    """On ``worker``; ResourceWatcher restarts ``program`` meanwhile, making more events.
+
+    Returns the commands whose reply was not ``ok``.
+    """
+    calls = [
+        ("incr", {"name": "worker"}),  # spawn
+        ("decr", {"name": "worker"}),  # kill, reap
+        ("kill -9", None),  # an unrequested reap
+        ("signal", {"name": "worker", "signum": "CONT"}),  # hook_success, hook_failure
+        ("set", {"name": "worker", "options": {"graceful_timeout": 2}}),  # updated
+        ("reload", {"name": "worker"}),
+        ("restart", {"name": "worker"}),
+        ("stop", {"name": "worker"}),
+        ("start", {"name": "worker"}),
+        ("add", {"name": "extra", "cmd": SLEEPER, "start": True}),
+        ("rm", {"name": "extra"}),
+        ("add", {"name": "sentinel", "cmd": SLEEPER}),  # the last event
+    ]
+    failed = []
+    for command, props in calls:
+        if props is None:
+            os.kill(ctl.send_message("list", name="worker")["pids"][-1], signal.SIGKILL)
+            continue
+        reply = ctl.send_message(command, waiting=True, **props)  # one after the other
+        if reply.get("status") != "ok":
+            failed.append((command, reply))
+    return failed
 
 
 def test_every_built_in_plugin_handles_every_event_without_a_traceback(circusd, tmp_path):
@@ -97,6 +109,10 @@ def test_every_built_in_plugin_handles_every_event_without_a_traceback(circusd, 
 
         [watcher:program]
         cmd = %s
+        graceful_timeout = 1
+
+        [watcher:worker]
+        cmd = %s
         numprocesses = 2
         graceful_timeout = 1
         hooks.before_signal = myhooks.fine
@@ -104,24 +120,25 @@ def test_every_built_in_plugin_handles_every_event_without_a_traceback(circusd, 
         hook_timeout = 0.3
 
         %s
-        """ % (tmp_path, SLEEPER, plugin_sections(statsd=statsd.getsockname()[1], dir=tmp_path)),
+        """ % (tmp_path, SLEEPER, SLEEPER, plugin_sections(statsd=statsd.getsockname()[1], dir=tmp_path)),
         circus={"debug": "true", "check_delay": 1})
     daemon.start()
     ctl = CircusClient(endpoint=daemon.endpoint, timeout=15)
     try:
         # The plugins subscribe at their own pace: make events until each has one.
         timeouts = itertools.cycle([1, 1.5])  # a real change each time
-        until(lambda: ctl.send_message("set", name="program", options={"graceful_timeout": next(timeouts)})
-              and handled_by_all(daemon, "watcher.program.updated"), timeout=40, interval=0.3,
+        until(lambda: ctl.send_message("set", name="worker", options={"graceful_timeout": next(timeouts)})
+              and handled_by_all(daemon, "watcher.worker.updated"), timeout=40, interval=0.3,
               what="every plugin handling an event; log:\n%s" % daemon.log()[-4000:])
         pids = plugin_pids(ctl)
-        provoke_every_kind_of_event(ctl)
+        assert provoke_every_kind_of_event(ctl) == []
         until(lambda: handled_by_all(daemon, "watcher.sentinel.add"), timeout=30,
               what="every plugin handling the last event; log:\n%s" % daemon.log()[-4000:])
         log = daemon.log()
         for topic in ("spawn", "kill", "reap", "hook_success", "hook_failure", "updated", "reload", "stop",
                       "start", "add", "remove"):
-            assert re.search(r"statsd: handled watcher\.[\w:.-]+\.%s$" % topic, log, re.M), topic
+            assert re.search(r"statsd: handled watcher\.[\w:.-]+\.%s$" % topic, log, re.M), (
+                topic, re.findall(r"(?:statsd: handled|circus\[\d+\] \[\w+\]) (.*)$", log, re.M))
         assert "Traceback" not in log, log[log.index("Traceback") - 2000:][:5000]
         errors = [line for line in log.splitlines() if "circus-plugin[" in line and "[ERROR]" in line]
         assert not errors
