@@ -676,26 +676,26 @@ def _plugin_watcher(settings, plugin):
     use = plugin.pop("use", None)
     if not use:
         raise ValueError("plugin %r needs 'use' (the dotted path of its class)" % plugin.get("name"))
+    env = plugin.pop("env", None)
+    # Before the import: [env] PYTHONPATH may be where the plugin lives.
+    add_pythonpath_to_sys_path(env)
     resolve_name(use)  # fail at load, naming the path, not in a crash loop
     name = str(plugin.pop("name", use))
     if not name.startswith("plugin:"):
         name = "plugin:" + name
     watcher = {"name": name, "singleton": True, "copy_env": True, "copy_path": True, "priority": 1}
+    if env:
+        watcher["env"] = env
     config = {"name": name}
     for key, value in plugin.items():
         # Every key reaches the plugin (Flapping reads its own max_retry and
         # retry_in); the watcher keys also configure the plugin's watcher.
         config[key] = value
-        row = option_table.lookup("watcher", key)
-        if row is None:
-            continue
-        if isinstance(value, str) and key not in ("cmd", "args"):
-            watcher[key] = row.convert(value)
-        else:
-            watcher[key] = value
+        _plugin_watcher_key(watcher, key, value)
     close = not settings.get("debug")
-    watcher.setdefault("close_child_stdout", close)
-    watcher.setdefault("close_child_stderr", close)
+    # Output given a stream is kept: discarding it would leave the stream empty.
+    watcher.setdefault("close_child_stdout", close and "stdout_stream" not in watcher)
+    watcher.setdefault("close_child_stderr", close and "stderr_stream" not in watcher)
     conf = ":::".join("%s:%s" % (k, str(v).strip()) for k, v in sorted(config.items()))
     watcher["cmd"], watcher["args"] = _python_command(
         "from circus import plugins; plugins.main()",
@@ -707,6 +707,24 @@ def _plugin_watcher(settings, plugin):
         use,
     )
     return watcher
+
+
+def _plugin_watcher_key(watcher, key, value):
+    """Apply one key of a plugin section to the plugin's watcher dict, if it is a watcher key.
+
+    The families (``stdout_stream.*``, ``stderr_stream.*``, ``hooks.*``) are
+    nested as the config loader nests them for a ``[watcher:]`` section.
+    """
+    row = option_table.lookup("watcher", key)
+    if row is None:
+        return
+    if row.name in ("stdout_stream.", "stderr_stream.", "hooks."):
+        family = watcher.setdefault(row.name.rstrip("."), {})
+        family[key[len(row.name):]] = value
+    elif isinstance(value, str) and key not in ("cmd", "args"):
+        watcher[key] = row.convert(value)
+    else:
+        watcher[key] = value
 
 
 def internal_watchers(settings, plugins):

@@ -234,11 +234,18 @@ def _socket_section(section, name, environ):
     return config
 
 
-def _plugin_section(section, environ):
+def _plugin_section(section, base_env, env_patterns, environ):
+    """The plugin's keys as text, plus ``env``: what [env] (and a matching
+    [env:...]) give its watcher, PYTHONPATH included."""
+    env, variables = _watcher_env(section.title, False, base_env, env_patterns, environ)
     config = {"name": section.title}
-    config.update(_expanded(section, environ))
+    config.update(_expanded(section, variables))
     if not config.get("use", "").strip():
         raise section.error("a plugin needs 'use = dotted.path.to.PluginClass'", "use")
+    if "env" in config:
+        _convert(section, options.lookup("watcher", "env"), "env", config["env"])  # refuses it
+    if env:
+        config["env"] = env
     return config
 
 
@@ -368,7 +375,7 @@ def get_config(path: str) -> dict:
         if kind == "watcher:"
     ]
     _unique([c for c, _ in watchers], "watcher", [s for _, s in watchers])
-    plugins = [_plugin_section(s, global_env) for s, kind, _ in kinds if kind == "plugin:"]
+    plugins = [_plugin_section(s, base_env, env_patterns, environ) for s, kind, _ in kinds if kind == "plugin:"]
     return {
         "circus": _circus_section(circus_section, global_env),
         "watchers": sorted((config for config, _ in watchers), key=lambda c: c["name"]),

@@ -82,7 +82,7 @@ class CircusPlugin:
         are closed when the loop ends, whatever ended it.
         """
         if not self.active:
-            raise ValueError("plugin %s is not active (active = false)" % (self.name or type(self).__name__))
+            raise ValueError("plugin %s is not active (active = false)" % self.label)
         self._loop_thread = threading.get_ident()
         self.handle_init()
         self._connect()
@@ -121,7 +121,12 @@ class CircusPlugin:
         self.sub_socket.setsockopt(zmq.LINGER, 0)
         connect(self.sub_socket, self.pubsub_endpoint, self.ssh_server)
         self.substream = ZMQStream(self.sub_socket, io_loop=self.loop)
-        self.substream.on_recv(self._on_event)
+        if type(self).handle_recv is CircusPlugin.handle_recv:
+            # One line, not a traceback for each of the many events a second.
+            self.logger.warning("%s does not override handle_recv(data): it ignores circusd's events",
+                                type(self).__name__)
+        else:
+            self.substream.on_recv(self._on_event)
 
     def _close(self):
         self._cancel_tasks()
@@ -161,10 +166,17 @@ class CircusPlugin:
         try:
             result = self.handle_recv(data)
         except Exception:
-            self.logger.exception("%s: error while handling the event %r", self.name, data[:1])
+            self.logger.exception("%s: error while handling the event %r", self.label, data[:1])
             return
         if inspect.isawaitable(result):
             self.spawn(result)
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("%s: handled %s", self.label, data[0].decode("utf-8", "replace"))
+
+    @property
+    def label(self):
+        """The plugin's name in log lines."""
+        return self.name or type(self).__name__
 
     def spawn(self, awaitable):
         """Run ``awaitable`` as a task of the plugin; exceptions are logged, not lost."""
@@ -176,7 +188,7 @@ class CircusPlugin:
     def _task_done(self, task):
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            self.logger.error("%s: task failed", self.name, exc_info=task.exception())
+            self.logger.error("%s: task failed", self.label, exc_info=task.exception())
 
     @staticmethod
     def split_data(data):
@@ -242,7 +254,7 @@ class CircusPlugin:
 
     def _timeout_message(self, command):
         return "%s: no reply from circusd at %s to %r within %ss" % (
-            self.name or type(self).__name__,
+            self.label,
             self.endpoint,
             command,
             self.call_timeout,
@@ -294,7 +306,7 @@ class CircusPlugin:
             try:
                 result = callback()
             except Exception:
-                self.logger.exception("%s: periodic %s failed", self.name, getattr(callback, "__name__", callback))
+                self.logger.exception("%s: periodic %s failed", self.label, getattr(callback, "__name__", callback))
                 return
             if inspect.isawaitable(result):
                 state["task"] = self.spawn(result)

@@ -100,6 +100,9 @@ class ResourceWatcher(CircusPlugin):
     def handle_init(self):
         self.periodic(self.look_after_watcher, self.loop_rate)
 
+    def handle_recv(self, data):
+        """Events are not used: the limits are checked every ``loop_rate``."""
+
     async def look_after_watcher(self):
         try:
             reply = await self.acall("stats", name=self.watcher)

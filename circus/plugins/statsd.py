@@ -1,9 +1,10 @@
 """Statsd plugins: circus events and process figures as statsd metrics over UDP.
 
-``StatsdEmitter`` counts each event as ``circus.<application_name>.watcher.<watcher>.<event>``;
+Every metric is named under the prefix ``circus.<application_name>.watcher``.
+``StatsdEmitter`` counts each event as ``<prefix>.<watcher>.<event>``;
 ``FullStats`` also sends, every ``loop_rate`` seconds, gauges
-``circus.<application_name>._stats.<watcher>.<figure>`` for watchers_num,
-cpu_max, cpu_sum, mem_pct_max, mem_pct_sum, mem_max and mem_sum (bytes).
+``<prefix>._stats.<watcher>.<figure>`` for watchers_num, cpu_max, cpu_sum,
+mem_pct_max, mem_pct_sum, mem_max and mem_sum (bytes).
 """
 
 import random
@@ -78,13 +79,13 @@ class StatsdEmitter(CircusPlugin):
         self.statsd = StatsdClient(
             host=config.get("host", "localhost"),
             port=int(config.get("port", 8125)),
-            prefix="circus.%s" % metric_name(self.app),
+            prefix=metric_name("circus", self.app, "watcher"),
             sample_rate=float(config.get("sample_rate", 1.0)),
         )
 
     def handle_recv(self, data):
         watcher, action, _ = self.split_data(data)
-        self.statsd.increment(metric_name("watcher", watcher, action))
+        self.statsd.increment(metric_name(watcher, action))
 
     def handle_stop(self):
         self.statsd.stop()

@@ -91,15 +91,12 @@ class LineStamper:
         self._open_pid = None if ends_line else pid
         return head + body
 
-    def line_ended(self):
-        """Forget the open line (the file it was in is no longer written)."""
-        self._open_pid = None
-
 
 class _FileOutput:
     """What the three file streams share: the file, the prefixes, the errors.
 
-    Subclasses decide in ``_before_write(size)`` whether to rotate or reopen.
+    Subclasses decide in ``_before_write(size)`` whether to rotate or reopen;
+    FileStream, which may rotate in the middle of a chunk, overrides ``_write``.
     """
 
     #: The time source of prefixes and time rotation; tests replace it.
@@ -151,10 +148,13 @@ class _FileOutput:
 
     def _open(self, truncate=False):
         flags = _OPEN_FLAGS | os.O_TRUNC if truncate else _OPEN_FLAGS
-        self._fd = os.open(self.filename, flags, 0o666)
+        self._fd = self._open_fd(flags)
         stat = os.fstat(self._fd)
         self._identity = (stat.st_dev, stat.st_ino)
         self._opened(stat)
+
+    def _open_fd(self, flags):
+        return os.open(self.filename, flags, 0o666)
 
     def _opened(self, stat):
         """Called after each open with the file's ``os.stat_result``."""
@@ -163,8 +163,8 @@ class _FileOutput:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-        if self._stamper is not None:
-            self._stamper.line_ended()
+        # The stamper keeps its state: the chunk being written was stamped as
+        # a whole, and the output goes on in the new file.
         self._open(truncate)
 
     def _replaced(self):
@@ -210,14 +210,19 @@ class _FileOutput:
 class FileStream(_FileOutput):
     """Appends to ``filename``; rotates by size when ``max_bytes`` is set.
 
-    Before a chunk is written, if the file is not empty and its size plus the
-    chunk reaches ``max_bytes``, the file is rotated: ``name.N-1`` becomes
-    ``name.N`` ... ``name`` becomes ``name.1``, the oldest beyond
-    ``backup_count`` is removed.  With ``backup_count = 0`` the file is emptied
-    instead (like logrotate's ``rotate 0``).  A chunk is never split, so a
-    file exceeds ``max_bytes`` only when one chunk alone does.  The size is
-    read from the open file, so two streams sharing one file (stdout and
-    stderr of a watcher) rotate it once between them.
+    A file is rotated at a line boundary, before the line that would make it
+    reach ``max_bytes``: a chunk read from the pipe is split there, its first
+    lines ending the old file and the rest starting the new one.  Rotating
+    means ``name.N-1`` becomes ``name.N`` ... ``name`` becomes ``name.1``, the
+    oldest beyond ``backup_count`` is removed; with ``backup_count = 0`` the
+    file is emptied instead (like logrotate's ``rotate 0``).
+
+    So a file stays under ``max_bytes``, except in two cases: a line that
+    alone reaches ``max_bytes`` is written whole to a file of its own, and a
+    line already begun in a file is ended there (a line is cut only once its
+    file is full, so output without newlines still rotates).  The size is read
+    from the open file, so two streams sharing one file (stdout and stderr of
+    a watcher) rotate it once between them.
     """
 
     def __init__(self, filename=None, max_bytes=0, backup_count=0, time_format=None, **ignored):
@@ -226,16 +231,69 @@ class FileStream(_FileOutput):
         self.backup_count = _option("FileStream", "backup_count", backup_count or 0, to_int, 0)
         super().__init__(filename, time_format)
 
-    def _before_write(self, size):
+    def _write(self, data):
+        if self._fd is None:
+            self._open()
         if not self.max_bytes:
+            _write_all(self._fd, data)
             return
-        current = os.fstat(self._fd).st_size
-        if current and current + size >= self.max_bytes and self._replaced():
+        size = self._size(len(data))
+        start = 0
+        while start < len(data):
+            end = self._fitting_end(data, start, size)
+            if end == start:
+                self._rollover()
+                size = 0
+                continue
+            _write_all(self._fd, memoryview(data)[start:end])
+            size += end - start
+            start = end
+
+    def _size(self, coming):
+        """The size of the file, following a rotation made by another stream on it."""
+        size = os.fstat(self._fd).st_size
+        if size and size + coming >= self.max_bytes and self._replaced():
             # The other stream on this file rotated it: follow, don't rotate again.
             self._reopen()
-            current = os.fstat(self._fd).st_size
-        if current and current + size >= self.max_bytes:
-            self._rollover()
+            size = os.fstat(self._fd).st_size
+        return size
+
+    def _fitting_end(self, data, start, size):
+        """Where the part of ``data[start:]`` that goes to the current file ends.
+
+        ``start`` when the file must be rotated first.
+        """
+        room = self.max_bytes - size - 1  # bytes that keep the file under max_bytes
+        if len(data) - start <= room:
+            return len(data)
+        if size and self._line_open(size):
+            if size >= self.max_bytes:
+                return start  # full: cut the line rather than grow without bound
+            return self._line_end(data, start)
+        if room > 0:
+            newline = data.rfind(b"\n", start, start + room)
+            if newline >= 0:
+                return newline + 1
+        return self._line_end(data, start) if not size else start
+
+    def _open_fd(self, flags):
+        # Read access tells a rotation whether the file ends with a newline.
+        try:
+            return os.open(self.filename, (flags & ~os.O_WRONLY) | os.O_RDWR, 0o666)
+        except PermissionError:
+            return os.open(self.filename, flags, 0o666)
+
+    def _line_open(self, size):
+        """True when the file does not end with a newline (False when it cannot be read)."""
+        try:
+            return os.pread(self._fd, 1, size - 1) != b"\n"
+        except OSError:
+            return False
+
+    @staticmethod
+    def _line_end(data, start):
+        newline = data.find(b"\n", start)
+        return len(data) if newline < 0 else newline + 1
 
     def _rollover(self):
         if self.backup_count == 0:

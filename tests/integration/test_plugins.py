@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import http.server
+import logging
 import os
 import shutil
 import signal
@@ -141,6 +142,28 @@ async def test_a_plugin_receives_events_and_calls_commands(tmp_path, tracker):
                               what="the spawn event of the replacement")
 
 
+class Deaf(CircusPlugin):
+    """A plugin that forgot handle_recv."""
+
+    name = "deaf"
+
+
+@async_test
+async def test_a_plugin_without_handle_recv_says_so_once_instead_of_an_error_per_event(tmp_path, tracker, caplog):
+    caplog.set_level(logging.INFO, logger="circus.plugins")
+    watchers = [{"name": "sleeper", "cmd": SLEEPER}]
+    async with running_arbiter(tmp_path, watchers) as arbiter:
+        async with plugin_thread(Deaf, arbiter), plugin_thread(Recorder, arbiter) as witness:
+            await sub_ready(arbiter, lambda: witness.events)
+            for _ in range(20):
+                arbiter.publish("watcher.sleeper.updated", {"time": time.time()})
+            await until_async(lambda: [e[1] for e in witness.events].count("updated") == 20, 5,
+                              what="20 events delivered")
+    warnings = [r for r in caplog.records if "does not override handle_recv" in r.getMessage()]
+    assert len(warnings) == 1
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 @async_test
 async def test_call_times_out_with_an_error_naming_the_endpoint(tmp_path):
     plugin = Recorder("ipc://%s/nobody" % tmp_path, "ipc://%s/p" % tmp_path, 1.0)
@@ -186,11 +209,11 @@ async def test_full_stats_sends_process_gauges_every_loop_rate(tmp_path, tracker
             async with plugin_thread(FullStats, arbiter, **config):
                 def gauges():
                     read_lines(statsd, lines)
-                    return {l.split(":")[0]: l.split(":")[1] for l in lines if l.startswith("circus.app._stats.sleeper.")}
+                    return {l.split(":")[0]: l.split(":")[1] for l in lines if l.startswith("circus.app.watcher._stats.sleeper.")}
 
                 found = await until_async(lambda: len(gauges()) == 7 and gauges(), 5, what="7 gauges; got %s" % lines)
-    assert found["circus.app._stats.sleeper.watchers_num"] == "2|g"
-    assert int(found["circus.app._stats.sleeper.mem_max"].split("|")[0]) > 1 << 20
+    assert found["circus.app.watcher._stats.sleeper.watchers_num"] == "2|g"
+    assert int(found["circus.app.watcher._stats.sleeper.mem_max"].split("|")[0]) > 1 << 20
     assert all(value.endswith("|g") for value in found.values())
 
 
