@@ -49,7 +49,7 @@ class Tally:
             self.percentile(99) * 1000, self.percentile(100) * 1000)
 
 
-async def _one(host, port, timeout):
+async def fetch(host, port, timeout):
     """One request on a fresh connection; returns (outcome, seconds)."""
     started = time.monotonic()
     try:
@@ -77,7 +77,7 @@ async def _one(host, port, timeout):
 async def _client(host, port, timeout, stop, tally):
     while not stop.is_set():
         started = time.monotonic()
-        outcome, seconds = await _one(host, port, timeout)
+        outcome, seconds = await fetch(host, port, timeout)
         tally.counts[outcome] += 1
         if outcome == "ok":
             tally.latencies.append(seconds)

@@ -23,35 +23,8 @@ import time
 import pytest
 
 from helpers import REPO_ROOT, async_test, listening_ports, until_async
-from httpload import Load, _one
-
-WSGI_APP = '''
-import time
-
-def app(environ, start_response):
-    time.sleep(0.02)
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-    return [b"ok"]
-'''
-
-ASGI_APP = '''
-import asyncio
-
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    await asyncio.sleep(0.02)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"ok"})
-'''
-
-SERVERS = {
-    "gunicorn": ("gunicorn --bind fd://$(circus.sockets.web) --workers 1 --threads 8 "
-                 "--graceful-timeout 10 --log-level warning app:app", WSGI_APP),
-    "uvicorn": ("uvicorn --fd $(circus.sockets.web) --lifespan off --log-level warning app:app",
-                ASGI_APP),
-}
+from httpload import Load, fetch
+from webstack import SERVERS
 
 NUMPROCESSES = 4
 BEFORE, AFTER = 1.0, 1.5  # seconds of load around each action
@@ -69,7 +42,7 @@ def start_stack(circusd, tmp_path, server="gunicorn"):
         backlog = 1024
 
         [watcher:web]
-        cmd = %s -m %s
+        cmd = %s %s
         working_dir = %s
         numprocesses = %d
         use_sockets = true
@@ -90,7 +63,7 @@ async def serving(daemon, count=NUMPROCESSES):
                              what="circusd listening; log:\n%s" % daemon.log()[-2000:])
     await until_async(lambda: len(processes(daemon)) == count, timeout=30,
                       what="%d processes, have %s" % (count, processes(daemon)))
-    outcome, _ = await _one("127.0.0.1", port, 10)
+    outcome, _ = await fetch("127.0.0.1", port, 10)
     assert outcome == "ok", daemon.log()[-2000:]
     return port
 
