@@ -36,9 +36,19 @@ SO_DETACH_REUSEPORT_BPF = 68
 _STEER_CODE = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 1))
 _STEER_TO_SECOND = struct.pack("HxxxxxxQ", 1, ctypes.addressof(_STEER_CODE))
 
-# In struct tcp_info, tcpi_unacked is a listener's accept queue length.
-_TCPI_UNACKED = 24
-_TCP_INFO_SIZE = 104
+# struct tcp_info: for a listener, tcpi_unacked (the 7th u32) is the accept queue length.
+_TCP_INFO = struct.Struct("7I")
+
+
+def queue_length(sock: socket.socket) -> Optional[int]:
+    """Connections waiting in a TCP listener's accept queue; None for other sockets."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO.size)
+    except OSError:
+        return None
+    return _TCP_INFO.unpack(raw[: _TCP_INFO.size])[6]
 
 FAMILIES = ("AF_INET", "AF_INET6", "AF_UNIX")
 TYPES = ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
@@ -435,8 +445,7 @@ class Handover:
 
     def queued(self) -> int:
         """Connections waiting in the old listener's accept queue."""
-        info = self.old.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
-        return struct.unpack_from("I", info, _TCPI_UNACKED)[0]
+        return queue_length(self.old) or 0
 
     def finish(self) -> None:
         """Stop the old listener for good (its last holders may be gone or not)."""
