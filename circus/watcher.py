@@ -819,9 +819,9 @@ class Watcher:
     async def _stop_then_start(self):
         """Stop every process, then start anew; new connections wait for the new ones."""
         stopped = self.pids
-        handovers = await self._hand_over_sockets()
-        await self._stop()
-        self._finish_handovers(handovers)
+        async with self._handing_over() as handovers:
+            await self._drain(handovers)
+            await self._stop()
         result = await self._start()
         return {"stopped": stopped, "started": result["started"], "kept": []}
 
@@ -864,64 +864,56 @@ class Watcher:
 
     async def _reload_all_at_once(self):
         old = self._alive()
-        handovers = self._start_handovers()
         started = []
-        for _ in range(self.numprocesses):
-            new = await self._spawn_process()
-            if new is not None:
-                started.append(new.pid)
-        await self._drain(handovers)
-        await asyncio.gather(*(self._kill_process(p) for p in old))
-        self._finish_handovers(handovers)
+        async with self._handing_over() as handovers:
+            for _ in range(self.numprocesses):
+                new = await self._spawn_process()
+                if new is not None:
+                    started.append(new.pid)
+            await self._drain(handovers)
+            await asyncio.gather(*(self._kill_process(p) for p in old))
         return {"stopped": sorted(p.pid for p in old), "started": sorted(started), "kept": []}
 
     # -- handing the sockets over to the next processes ---------------------
 
-    def _start_handovers(self):
-        """New listeners under the sockets only this watcher serves; returns the hand-overs.
+    @contextlib.asynccontextmanager
+    async def _handing_over(self):
+        """New listeners under the sockets only this watcher serves, for the block.
 
-        Run before the processes are replaced: new connections then queue
-        for the next processes and none reaches a process about to stop. A
-        server told to stop while connections arrive (uvicorn) closes those
-        it has accepted but not read yet; a plain SIGTERM to one process out
-        of several meets that race far less often than a whole generation
-        stopping under load.
+        Entered before the processes are replaced: new connections then
+        queue for the next processes and none reaches a process about to
+        stop. A server told to stop while connections arrive (uvicorn)
+        closes those it has accepted but not read yet; a whole generation
+        stopping under load meets that race every time, a SIGTERM to one
+        process out of several rarely. Leaving the block, once the old
+        processes are gone, retires the old listeners.
         """
-        if not self._alive() or self.arbiter is None:
-            return []
-        shared = {n for w in self.arbiter.watchers if w is not self for n in w.socket_names()}
         handovers = []
-        for name in self.socket_names():
-            sock = self.sockets[name]
-            if name in shared or not getattr(sock, "can_hand_over", lambda: False)():
-                continue
-            handover = sock.hand_over()
-            if handover is not None:
-                handovers.append(handover)
-        return handovers
-
-    async def _hand_over_sockets(self):
-        """:meth:`_start_handovers`, then wait for the old listeners to drain."""
-        handovers = self._start_handovers()
-        await self._drain(handovers)
-        return handovers
+        if self._alive() and self.arbiter is not None:
+            shared = {n for w in self.arbiter.watchers if w is not self for n in w.socket_names()}
+            for name in self.socket_names():
+                hand_over = getattr(self.sockets[name], "hand_over", None)
+                handover = hand_over() if hand_over is not None and name not in shared else None
+                if handover is not None:
+                    handovers.append(handover)
+        try:
+            yield handovers
+        finally:
+            for handover in handovers:
+                handover.finish()
 
     async def _drain(self, handovers):
         """Wait (graceful_timeout at most) for the old processes to accept what was queued."""
         if not handovers:
             return
         deadline = time.monotonic() + self.graceful_timeout
+        # The kernel has no event for "accept queue empty": poll it, bounded.
         while any(h.queued() for h in handovers) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         left = sum(h.queued() for h in handovers)
         if left:
             logger.warning("%s: %d connection(s) still queued for the old processes", self.name, left)
         await asyncio.sleep(HANDOVER_SETTLE)
-
-    @staticmethod
-    def _finish_handovers(handovers):
-        for handover in handovers:
-            handover.finish()
 
     async def set_numprocesses(self, numprocesses):
         """Set the target count (floored at 0) and apply it; returns the new count."""
