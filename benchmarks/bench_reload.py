@@ -38,6 +38,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -122,6 +123,30 @@ async def act(action, daemon, control, port):
         os.killpg(workers(daemon.pid)[0], signal.SIGKILL)
 
 
+def stop_stack(daemon, control):
+    """Stop circusd and its workers for good.
+
+    The harness finds leftovers by the BENCH_TAG in their environment, but
+    gunicorn's setproctitle overwrites /proc/PID/environ: circusd is asked
+    to quit (stopping every worker), and each worker's group is killed if
+    circusd is gone before that.
+    """
+    groups = workers(daemon.pid) if daemon.proc.poll() is None else []
+    try:
+        control.call("quit")
+        daemon.proc.wait(30)
+        groups = []  # circusd stopped them
+    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired):
+        pass
+    finally:
+        control.close()
+    for pid in groups:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 async def measure(impl, server, action, args, context):
     with harness.Daemon(impl, NUMPROCESSES, context) as daemon:
         write_stack(daemon, server)
@@ -137,7 +162,7 @@ async def measure(impl, server, action, args, context):
                 await act(action, daemon, control, port)
                 await asyncio.sleep(max(0.0, args.duration - args.at - (time.monotonic() - started)))
         finally:
-            control.close()
+            stop_stack(daemon, control)
     return {
         "requests": tally.total,
         "failed": tally.failed,
