@@ -44,7 +44,7 @@ setup(
         "setproctitle",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium", "sphinx"],
+        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium", "sphinx", "uvicorn", "gunicorn"],
         "redis": ["redis"],
         "docs": ["sphinx"],
     },

@@ -9,11 +9,13 @@ arbiter's name -> socket mapping.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
 import socket
 import stat
+import struct
 from typing import Any, Iterable, Mapping, Optional, Union
 
 from circus.convert import to_bool, to_int, to_umask
@@ -22,6 +24,31 @@ logger = logging.getLogger("circus.sockets")
 
 # Not every Python build exposes the constant; 25 is its value on Linux.
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+
+# A hand-over steers a SO_REUSEPORT group with a classic BPF program
+# (Linux >= 4.5; detaching needs 5.3): <asm-generic/socket.h>.
+SO_ATTACH_REUSEPORT_CBPF = 51
+SO_DETACH_REUSEPORT_BPF = 68
+
+
+# The program: one instruction, BPF_RET|BPF_K 1 -- "the group's second socket".
+# The kernel copies it when it is attached; the buffer lives as long as the module.
+_STEER_CODE = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 1))
+_STEER_TO_SECOND = struct.pack("HxxxxxxQ", 1, ctypes.addressof(_STEER_CODE))
+
+# struct tcp_info: for a listener, tcpi_unacked (the 7th u32) is the accept queue length.
+_TCP_INFO = struct.Struct("7I")
+
+
+def queue_length(sock: socket.socket) -> Optional[int]:
+    """Connections waiting in a TCP listener's accept queue; None for other sockets."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO.size)
+    except OSError:
+        return None
+    return _TCP_INFO.unpack(raw[: _TCP_INFO.size])[6]
 
 FAMILIES = ("AF_INET", "AF_INET6", "AF_UNIX")
 TYPES = ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
@@ -288,6 +315,10 @@ class CircusSocket(socket.socket):
             raise ValueError("socket %r: bind_fresh() needs so_reuseport = true" % self.name)
         if self.type in LISTENING_TYPES and self._bound_by is None:
             raise RuntimeError("socket %r: call bind_and_listen() before bind_fresh()" % self.name)
+        return self._new_listener()
+
+    def _new_listener(self) -> socket.socket:
+        """A socket in this one's SO_REUSEPORT group: same address, same options."""
         fresh = socket.socket(self.family, self.type, self.proto)
         try:
             fresh.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -303,6 +334,62 @@ class CircusSocket(socket.socket):
             fresh.close()
             raise
         return fresh
+
+    # -- handing over to a new generation of workers ----------------------
+
+    def can_hand_over(self) -> bool:
+        """True for a bound TCP listener of one shared socket (not ``so_reuseport``)."""
+        return (
+            self.family in (socket.AF_INET, socket.AF_INET6)
+            and self.type == socket.SOCK_STREAM
+            and not self.so_reuseport
+            and self._bound_by is not None
+        )
+
+    def hand_over(self) -> Optional["Handover"]:
+        """Put a new listener under this socket's fd; the old one takes no new connection.
+
+        From now on the kernel queues every new connection on the new
+        listener, which the processes spawned next inherit; the processes
+        that still hold the old listener keep accepting what was already
+        queued on it. Returns the :class:`Handover` to finish once they are
+        gone, or None where the kernel refuses (the socket is then left as
+        it was).
+        """
+        if not self.can_hand_over():
+            return None
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        old = socket.socket(fileno=os.dup(self.fileno()))
+        try:
+            fresh = self._new_listener()
+        except OSError as exc:
+            logger.warning("socket %r: no new listener for the hand-over: %s", self.name, exc)
+            self._end_group(old)
+            return None
+        try:
+            # The group is {old, fresh}, in that order: index 1 is the fresh one.
+            fresh.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, _STEER_TO_SECOND)
+            os.dup2(fresh.fileno(), self.fileno())
+        except OSError as exc:
+            logger.warning("socket %r: the kernel refused the hand-over: %s", self.name, exc)
+            fresh.close()
+            self._end_group(old)
+            return None
+        fresh.close()
+        logger.debug("socket %r: new connections go to a new listener", self.name)
+        return Handover(self, old)
+
+    def _end_group(self, old: socket.socket) -> None:
+        """Back to one plain listener: no steering program, no SO_REUSEPORT."""
+        old.close()
+        for level, option, value in (
+            (socket.SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, 0),
+            (socket.SOL_SOCKET, socket.SO_REUSEPORT, 0),
+        ):
+            try:
+                self.setsockopt(level, option, value)
+            except OSError:
+                pass  # no program attached
 
     def close(self) -> None:
         """Close the socket; remove the unix socket file we created."""
@@ -343,6 +430,31 @@ class CircusSocket(socket.socket):
         if conf.get("host") is None:
             conf.pop("host", None)
         return cls(name=name, **conf)
+
+
+class Handover:
+    """A listener being retired by :meth:`CircusSocket.hand_over`.
+
+    No new connection reaches it; the connections already in its accept
+    queue wait for the old processes, which still hold it, to accept them.
+    """
+
+    def __init__(self, sock: CircusSocket, old: socket.socket) -> None:
+        self.sock = sock
+        self.old = old
+
+    def queued(self) -> int:
+        """Connections waiting in the old listener's accept queue."""
+        return queue_length(self.old) or 0
+
+    def finish(self) -> None:
+        """Stop the old listener for good (its last holders may be gone or not)."""
+        try:
+            # shutdown() unhashes it even if a stray process still holds it.
+            self.old.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock._end_group(self.old)
 
 
 class CircusSockets(dict):

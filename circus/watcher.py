@@ -59,6 +59,9 @@ QUICK_DEATH = 1.0
 MAX_RESPAWN_DELAY = 5.0
 # How long a change waits for the one in progress, on top of 2 x graceful_timeout.
 CHANGE_WAIT = 60.0
+# After the old listener's queue is empty, the time an old process gets to
+# read the connections it has just accepted before it is told to stop.
+HANDOVER_SETTLE = 0.1
 
 
 def describe_exit(code):
@@ -811,10 +814,16 @@ class Watcher:
     async def restart(self):
         """Stop then start; returns ``{'stopped', 'started', 'kept'}``."""
         async with self.turn():
-            stopped = self.pids
+            return await self._stop_then_start()
+
+    async def _stop_then_start(self):
+        """Stop every process, then start anew; new connections wait for the new ones."""
+        stopped = self.pids
+        async with self._handing_over() as handovers:
+            await self._drain(handovers)
             await self._stop()
-            result = await self._start()
-            return {"stopped": stopped, "started": result["started"], "kept": []}
+        result = await self._start()
+        return {"stopped": stopped, "started": result["started"], "kept": []}
 
     async def reload(self, graceful=True, sequential=False):
         """Replace the processes; returns ``{'stopped', 'started', 'kept'}``."""
@@ -824,10 +833,7 @@ class Watcher:
         if self.prereload_fn is not None:
             self.prereload_fn(self)
         if not graceful:
-            stopped = self.pids
-            await self._stop()
-            result = await self._start()
-            return {"stopped": stopped, "started": result["started"], "kept": []}
+            return await self._stop_then_start()
         if self.state is WatcherState.STOPPED:
             result = await self._start(from_socket_event=True)
             return {"stopped": [], "started": result["started"], "kept": []}
@@ -859,12 +865,55 @@ class Watcher:
     async def _reload_all_at_once(self):
         old = self._alive()
         started = []
-        for _ in range(self.numprocesses):
-            new = await self._spawn_process()
-            if new is not None:
-                started.append(new.pid)
-        await asyncio.gather(*(self._kill_process(p) for p in old))
+        async with self._handing_over() as handovers:
+            for _ in range(self.numprocesses):
+                new = await self._spawn_process()
+                if new is not None:
+                    started.append(new.pid)
+            await self._drain(handovers)
+            await asyncio.gather(*(self._kill_process(p) for p in old))
         return {"stopped": sorted(p.pid for p in old), "started": sorted(started), "kept": []}
+
+    # -- handing the sockets over to the next processes ---------------------
+
+    @contextlib.asynccontextmanager
+    async def _handing_over(self):
+        """New listeners under the sockets only this watcher serves, for the block.
+
+        Entered before the processes are replaced: new connections then
+        queue for the next processes and none reaches a process about to
+        stop. A server told to stop while connections arrive (uvicorn)
+        closes those it has accepted but not read yet; a whole generation
+        stopping under load meets that race every time, a SIGTERM to one
+        process out of several rarely. Leaving the block, once the old
+        processes are gone, retires the old listeners.
+        """
+        handovers = []
+        if self._alive() and self.arbiter is not None:
+            shared = {n for w in self.arbiter.watchers if w is not self for n in w.socket_names()}
+            for name in self.socket_names():
+                hand_over = getattr(self.sockets[name], "hand_over", None)
+                handover = hand_over() if hand_over is not None and name not in shared else None
+                if handover is not None:
+                    handovers.append(handover)
+        try:
+            yield handovers
+        finally:
+            for handover in handovers:
+                handover.finish()
+
+    async def _drain(self, handovers):
+        """Wait (graceful_timeout at most) for the old processes to accept what was queued."""
+        if not handovers:
+            return
+        deadline = time.monotonic() + self.graceful_timeout
+        # The kernel has no event for "accept queue empty": poll it, bounded.
+        while any(h.queued() for h in handovers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        left = sum(h.queued() for h in handovers)
+        if left:
+            logger.warning("%s: %d connection(s) still queued for the old processes", self.name, left)
+        await asyncio.sleep(HANDOVER_SETTLE)
 
     async def set_numprocesses(self, numprocesses):
         """Set the target count (floored at 0) and apply it; returns the new count."""

@@ -29,25 +29,13 @@ import logging
 import os
 import select
 import socket
-import struct
 from typing import Dict, Optional, Union
+
+from circus.sockets import queue_length
 
 logger = logging.getLogger("circus.stats.hits")
 
 SYS_PIDFD_GETFD = 438  # the same number on every architecture Linux added it to
-# struct tcp_info: for a listener, tcpi_unacked (the 7th u32) is the accept queue length.
-_TCP_INFO = struct.Struct("7I")
-
-
-def queue_length(sock: socket.socket) -> Optional[int]:
-    """Connections waiting in a TCP listener's accept queue; None for other sockets."""
-    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
-        return None
-    try:
-        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO.size)
-    except OSError:
-        return None
-    return _TCP_INFO.unpack(raw[: _TCP_INFO.size])[6]
 
 
 def address_of(info: dict) -> str:

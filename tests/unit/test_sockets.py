@@ -363,3 +363,87 @@ def test_circus_sockets_refuses_a_duplicate_name(sockets):
     group = CircusSockets([first])
     with pytest.raises(ValueError, match="socket 'web' is defined twice"):
         group.add(second)
+
+
+# -- hand-over to the next generation of workers ------------------------------
+
+
+@pytest.fixture
+def listener(sockets):
+    """A bound TCP CircusSocket on 127.0.0.1; its clients go in ``listener.clients``."""
+    sock = CircusSocket("web", host="127.0.0.1", port=0)
+    sockets.append(sock)
+    sock.bind_and_listen()
+
+    def connect(count):
+        for _ in range(count):
+            sockets.append(socket.create_connection(("127.0.0.1", sock.port), timeout=5))
+
+    sock.connect_clients = connect
+    return sock
+
+
+def _accept_all(listener):
+    """Accept every connection queued on ``listener`` right now; return how many."""
+    listener.setblocking(False)
+    accepted = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return accepted
+        conn.close()
+        accepted += 1
+
+
+def test_a_hand_over_sends_new_connections_to_a_new_listener_under_the_same_fd(listener, sockets):
+    fd = listener.fileno()
+    # What a worker of the old generation holds: the old listener.
+    worker = socket.socket(fileno=os.dup(fd))
+    sockets.append(worker)
+    listener.connect_clients(3)
+    handover = listener.hand_over()
+    assert handover is not None
+    assert listener.fileno() == fd
+    assert handover.queued() == 3
+    listener.connect_clients(20)
+    assert _accept_all(worker) == 3, "the old listener got new connections"
+    assert handover.queued() == 0
+    assert _accept_all(listener) == 20
+    handover.finish()
+    listener.connect_clients(5)
+    assert _accept_all(listener) == 5
+    with pytest.raises(OSError):
+        worker.accept()  # the old listener no longer listens, though a process holds it
+
+
+def test_hand_overs_can_follow_one_another(listener, sockets):
+    for _ in range(3):
+        old = socket.socket(fileno=os.dup(listener.fileno()))
+        sockets.append(old)
+        handover = listener.hand_over()
+        listener.connect_clients(4)
+        assert _accept_all(old) == 0
+        assert _accept_all(listener) == 4
+        handover.finish()
+
+
+def test_after_a_hand_over_the_address_is_still_refused_to_plain_sockets(listener, sockets):
+    listener.hand_over().finish()
+    intruder = socket.socket()
+    sockets.append(intruder)
+    with pytest.raises(OSError) as caught:
+        intruder.bind(("127.0.0.1", listener.port))
+    assert caught.value.errno == errno.EADDRINUSE
+
+
+def test_only_a_bound_tcp_listener_without_reuseport_is_handed_over(sockets, tmp_path):
+    unix = CircusSocket("u", path=str(tmp_path / "u.sock"))
+    unbound = CircusSocket("n", host="127.0.0.1", port=0)
+    reuse = CircusSocket("r", host="127.0.0.1", port=0, so_reuseport=True)
+    sockets.extend([unix, unbound, reuse])
+    unix.bind_and_listen()
+    reuse.bind_and_listen()
+    for sock in (unix, unbound, reuse):
+        assert not sock.can_hand_over()
+        assert sock.hand_over() is None
