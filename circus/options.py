@@ -405,3 +405,26 @@ def settable(key: str) -> Option | None:
     if row is None or row.live is Live.READONLY:
         return None
     return row
+
+
+def check_settable(values: dict) -> dict:
+    """``values`` ({key: JSON value} of ``add``/``set``) checked against the table.
+
+    Returns the checked values; raises ``ValueError`` naming the first key
+    that is unknown, read-only or of the wrong type.
+    """
+    checked = {}
+    for key, value in values.items():
+        row = settable(key)
+        if row is None:
+            if lookup("watcher", key) is not None:
+                raise ValueError(
+                    "%r cannot be changed on a live watcher: edit the config and "
+                    "use reloadconfig" % key
+                )
+            raise ValueError("unknown key %r" % key)
+        try:
+            checked[key] = row.check(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError("invalid value for %r: %s" % (key, error)) from None
+    return checked

@@ -1,7 +1,8 @@
 """The control plane of a real circusd: signal targets, set refusals, raw request bodies, stats."""
 
 import json
-import signal
+import subprocess
+import sys
 
 import psutil
 import pytest
@@ -103,3 +104,82 @@ def test_a_child_pid_that_is_not_a_child_of_the_process_is_refused(forking):
     assert (reply["status"], reply["errno"]) == ("error", 3), reply
     assert "not a child" in reply["reason"]
     assert pid_alive(other_child) and pid_alive(worker)
+
+
+# -- set --------------------------------------------------------------------------
+
+STREAMED = """
+[watcher:web]
+cmd = {cmd}
+graceful_timeout = 2
+# dict(**kwargs) is truthy: a hook that always succeeds
+hooks.after_start = builtins.dict
+stdout_stream.class = FileStream
+stdout_stream.filename = {log}
+"""
+
+BAD_SETS = [
+    ("hooks.after_start", "no_such_module.hook"),
+    ("hooks.before_spawn", "circus.no_such_submodule.fn"),
+    ("stdout_stream.class", "NoSuchStream"),
+    ("stdout_stream.class", "no_such_module.Stream"),
+    ("stderr_stream.class", "NoSuchStream"),
+]
+
+
+@pytest.fixture
+def streamed(circusd, workers, tmp_path):
+    log = tmp_path / "web.out"
+    daemon = started(circusd, STREAMED.format(cmd=workers.cmd("web"), log=log))
+    return daemon, daemon.wait_pids("web", 1)
+
+
+def options_of(daemon):
+    with Client(daemon) as c:
+        return c.send_message("options", name="web")["options"]
+
+
+@pytest.mark.parametrize("waiting", [False, True], ids=["not-waiting", "waiting"])
+@pytest.mark.parametrize("key,value", BAD_SETS)
+def test_set_of_a_hook_or_stream_that_cannot_be_loaded_is_refused_and_changes_nothing(streamed, key, value,
+                                                                                       waiting):
+    daemon, pids = streamed
+    before = options_of(daemon)
+    with Client(daemon) as c:
+        reply = c.send_message("set", name="web", options={key: value}, waiting=waiting)
+    assert (reply["status"], reply["errno"]) == ("error", 3), reply
+    assert key.split(".")[0] in reply["reason"] and value.split(".")[0] in reply["reason"], reply
+    assert options_of(daemon) == before
+    assert daemon.pids("web") == pids
+    assert "Traceback" not in daemon.log()
+
+
+def test_circusctl_set_of_a_missing_hook_fails_as_every_error_reply_and_names_it(streamed):
+    daemon, pids = streamed
+    done = subprocess.run([sys.executable, "-m", "circus.circusctl", "--endpoint", daemon.endpoint, "set", "web",
+                           "hooks.before_stop", "no_such_module.hook"], capture_output=True, text=True,
+                          env=daemon.environ(), timeout=30)  # fmt: skip
+    assert done.returncode == 3, done  # spec/cli.md: an error reply exits 3
+    assert "no_such_module" in done.stderr and "Traceback" not in done.stderr
+    assert "hooks.before_stop" not in options_of(daemon)
+
+
+def test_a_bad_key_among_good_ones_leaves_every_option_unchanged(streamed):
+    daemon, pids = streamed
+    before = options_of(daemon)
+    with Client(daemon) as c:
+        reply = c.send_message("set", name="web", options={
+            "graceful_timeout": 7, "stdout_stream.filename": "/tmp/elsewhere", "hooks.after_stop": "nope.fn"},
+            waiting=True)
+    assert reply["status"] == "error", reply
+    assert options_of(daemon) == before
+
+
+def test_set_of_a_loadable_stream_class_still_applies(streamed, tmp_path):
+    daemon, pids = streamed
+    with Client(daemon) as c:
+        reply = c.send_message("set", name="web", options={"stderr_stream.class": "FileStream",
+                                                           "stderr_stream.filename": str(tmp_path / "err")},
+                               waiting=True)  # fmt: skip
+        assert reply["status"] == "ok", reply
+    assert options_of(daemon)["stderr_stream_conf"] == {"class": "FileStream", "filename": str(tmp_path / "err")}
