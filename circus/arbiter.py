@@ -65,6 +65,7 @@ class Arbiter:
         fqdn_prefix=None,
         umask=None,
         endpoint_owner=None,
+        max_message_size=DEFAULTS["max_message_size"],
     ):
         self.watchers = []
         self._watchers_by_name = {}
@@ -95,6 +96,7 @@ class Arbiter:
         self.loggerconfig = loggerconfig
         self.umask = umask
         self.endpoint_owner = endpoint_owner
+        self.max_message_size = max_message_size
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
         self.fqdn = "%s@%s" % (fqdn_prefix, fqdn) if fqdn_prefix else fqdn
@@ -190,6 +192,7 @@ class Arbiter:
             fqdn_prefix=circus["fqdn_prefix"],
             umask=circus["umask"],
             endpoint_owner=circus["endpoint_owner"],
+            max_message_size=circus["max_message_size"],
         )
         arbiter.config_file = cfg.get("config_file")
         arbiter._cfg = cfg
@@ -302,7 +305,8 @@ class Arbiter:
         if self.endpoint:
             from circus.controller import Controller
 
-            self.ctrl = Controller(self, self.endpoint, self.context, endpoint_owner=self.endpoint_owner)
+            self.ctrl = Controller(self, self.endpoint, self.context, endpoint_owner=self.endpoint_owner,
+                                   max_message_size=self.max_message_size)
             await self.ctrl.start()
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)

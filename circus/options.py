@@ -299,6 +299,7 @@ _circus("umask", to_umask, _optional(to_umask), None, "Octal umask of circusd an
 _circus("loglevel", _loglevel, _loglevel, "info", "One of critical, error, warning, info, debug (--log-level wins).", Live.NONE)
 _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://host[:port]?facility (--log-output wins).")
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
+_circus("max_message_size", _non_negative_int, _json_non_negative_int, 1048576, "Largest request body circusd parses, in bytes; a larger one gets an error reply (0: no limit).")
 _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: prefix@fqdn.")
 
 

@@ -183,3 +183,87 @@ def test_set_of_a_loadable_stream_class_still_applies(streamed, tmp_path):
                                waiting=True)  # fmt: skip
         assert reply["status"] == "ok", reply
     assert options_of(daemon)["stderr_stream_conf"] == {"class": "FileStream", "filename": str(tmp_path / "err")}
+
+
+# -- request bodies -----------------------------------------------------------------
+
+IDLE = """
+[watcher:idle]
+cmd = {cmd}
+"""
+
+NOT_UTF8 = [
+    b"\xff",
+    b'{"command": "status", "id": "\xed\xa0\x80"}',  # an encoded surrogate (U+D800)
+    b'{"command": "status", "id": "\xed\xbf\xbf"}',  # U+DFFF
+    b'{"command": "status", "id": "\xc0\xaf"}',  # an overlong "/"
+    b'{"command": "status", "id": "\xc3"}',  # a truncated sequence
+    b'{"command": "status", "id": "\xf4\x90\x80\x80"}',  # over U+10FFFF
+    '{"command": "status", "id": "x"}'.encode("utf-16"),
+]
+
+
+@pytest.fixture
+def idle(circusd, workers):
+    daemon = started(circusd, IDLE.format(cmd=workers.cmd("idle")))
+    sock = Raw(daemon)
+    yield daemon, sock
+    sock.close()
+
+
+def json_invalid(reply):
+    return (reply["status"], reply["errno"], reply["reason"], reply["id"]) == ("error", 1, "json invalid", None)
+
+
+@pytest.mark.parametrize("body", NOT_UTF8, ids=["ff", "d800", "dfff", "overlong", "truncated", "over-10ffff",
+                                                 "utf16"])
+def test_a_body_that_is_not_strict_utf8_is_invalid_json_with_a_null_id(idle, body):
+    daemon, sock = idle
+    reply = sock.exchange(body)
+    assert json_invalid(reply), reply
+    assert sock.exchange(request("numwatchers", msg_id="after"))["numwatchers"] == 1
+    assert daemon.alive() and "Traceback" not in daemon.log()
+
+
+def test_valid_utf8_beyond_ascii_is_still_a_request(idle):
+    _, sock = idle
+    reply = sock.exchange(json.dumps({"command": "status", "id": "é€😀"}, ensure_ascii=False).encode())
+    assert (reply["status"], reply["id"]) == ("ok", "é€😀"), reply
+    # An escaped lone surrogate is valid JSON: the request is served and its id echoed.
+    reply = sock.exchange(b'{"command": "status", "id": "\\ud800"}')
+    assert (reply["status"], reply["id"]) == ("ok", "\ud800"), reply
+
+
+def padded(command, size, msg_id="big"):
+    """A request body of exactly ``size`` bytes (spaces before the closing brace)."""
+    body = request(command, msg_id=msg_id)
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+def test_a_request_over_the_default_limit_is_refused_by_size_and_the_next_is_served_at_once(idle):
+    daemon, sock = idle
+    limit = 1 << 20
+    assert json.loads(padded("numwatchers", limit))["command"] == "numwatchers"
+    assert sock.exchange(padded("numwatchers", limit))["numwatchers"] == 1
+    sock.send(padded("numwatchers", limit + 1))
+    sock.send(b"\xff" * (64 << 20))  # 64 MiB of garbage
+    sock.send(request("numwatchers", msg_id="next"))
+    for _ in range(2):
+        reply = sock.reply()
+        assert (reply["status"], reply["errno"], reply["id"]) == ("error", 3, None), reply
+        assert "max_message_size" in reply["reason"] and str(limit) in reply["reason"], reply
+    reply = sock.reply()
+    assert (reply["id"], reply["numwatchers"]) == ("next", 1)
+    assert daemon.alive()
+
+
+def test_max_message_size_is_read_from_the_circus_section(circusd, workers):
+    daemon = started(circusd, IDLE.format(cmd=workers.cmd("idle")), circus={"max_message_size": 2000})
+    sock = Raw(daemon)
+    try:
+        assert sock.exchange(padded("numwatchers", 2000))["numwatchers"] == 1
+        reply = sock.exchange(padded("numwatchers", 2001))
+        assert (reply["status"], reply["errno"], reply["id"]) == ("error", 3, None), reply
+        assert "2001 bytes" in reply["reason"] and "max_message_size (2000 bytes)" in reply["reason"]
+    finally:
+        sock.close()
