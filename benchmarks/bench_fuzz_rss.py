@@ -4,7 +4,8 @@ One circusd per implementation (ours; Circus 0.19 when ``CIRCUS019_PYTHON``
 names its interpreter) with a watcher ``w`` of N ``/bin/sleep`` workers. One
 raw ZeroMQ DEALER sends ``--requests`` fuzzed bodies, one at a time, each
 answered before the next is sent (a body 0.19 never answers counts as
-``unanswered`` after ``--reply-timeout``). The bodies, from a seeded
+``unanswered`` after ``--reply-timeout``, and the client connects anew: a
+run of 0.19 takes minutes for that reason). The bodies, from a seeded
 ``random.Random`` (``--seed``), mix:
 
 * random bytes (invalid UTF-8 and encoded surrogates included);
@@ -104,16 +105,39 @@ def fuzzed_body(rng, big_share):
     return json.dumps(random_request(rng)).encode()
 
 
-def fuzz(sock, rng, count, timeout, big_share=0.0):
-    """Send ``count`` bodies, each after the previous reply; the number never answered."""
+def fuzz(client, rng, count, timeout, big_share=0.0):
+    """Send ``count`` bodies, each after the previous reply; the number never answered.
+
+    After a body that is not answered the client connects anew: 0.19 may
+    leave a connection deaf.
+    """
     unanswered = 0
     for _ in range(count):
-        sock.send(fuzzed_body(rng, big_share))
-        if sock.poll(timeout * 1000):
-            sock.recv()
+        client.sock.send(fuzzed_body(rng, big_share))
+        if client.sock.poll(timeout * 1000):
+            client.sock.recv()
         else:
             unanswered += 1
+            client.reconnect()
     return unanswered
+
+
+class Client:
+    """One DEALER on ``endpoint``, replaced by ``reconnect()``."""
+
+    def __init__(self, context, endpoint):
+        self.context, self.endpoint, self.sock = context, endpoint, None
+        self.reconnect()
+
+    def reconnect(self):
+        self.close()
+        self.sock = self.context.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(self.endpoint)
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
 
 
 def measure(daemon, args, context):
@@ -121,9 +145,7 @@ def measure(daemon, args, context):
     daemon.wait_workers(args.workers, timeout=60)
     daemon.wait_for_control().close()
     proc = psutil.Process(daemon.pid)
-    sock = context.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(daemon.endpoint)
+    sock = Client(context, daemon.endpoint)
     rng = random.Random(args.seed)
     figures = {"unanswered": fuzz(sock, rng, 200, args.reply_timeout)}
     figures["rss_start"] = proc.memory_info().rss / 2**20
@@ -157,7 +179,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--big-share", type=float, default=0.0, help="share of requests of up to 4 MiB")
-    parser.add_argument("--reply-timeout", type=float, default=2.0, help="seconds to wait for each reply")
+    parser.add_argument("--reply-timeout", type=float, default=0.5, help="seconds to wait for each reply")
     parser.add_argument("--only", choices=["ours", "0.19"])
     harness.add_set_option(parser)
     args = parser.parse_args(argv)

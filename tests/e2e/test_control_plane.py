@@ -267,3 +267,59 @@ def test_max_message_size_is_read_from_the_circus_section(circusd, workers):
         assert "2001 bytes" in reply["reason"] and "max_message_size (2000 bytes)" in reply["reason"]
     finally:
         sock.close()
+
+
+# -- stats and dstats do not hold the loop -------------------------------------------
+
+MANY = """
+[watcher:many]
+cmd = /bin/sleep 3600
+numprocesses = {n}
+graceful_timeout = 1
+"""
+MANY_PROCESSES = 400
+
+
+@pytest.fixture
+def many(circusd):
+    daemon = started(circusd, MANY.format(n=MANY_PROCESSES))
+    with Client(daemon) as c:
+        until(lambda: len(c.send_message("list", name="many")["pids"]) == MANY_PROCESSES, timeout=60,
+              what="%d sleepers" % MANY_PROCESSES)  # fmt: skip
+    reader, prober = Raw(daemon), Raw(daemon)
+    yield daemon, reader, prober
+    reader.close()
+    prober.close()
+
+
+def statuses_answered_during(reader, prober, body):
+    """How many ``status`` round trips ``prober`` completes before ``reader`` gets the reply to ``body``."""
+    reader.send(body)
+    answered = 0
+    while not reader.sock.poll(0):
+        reply = prober.exchange(request("status", msg_id=str(answered)))
+        assert (reply["status"], reply["id"]) == ("ok", str(answered)), reply
+        answered += 1
+        assert answered < 100000, "no reply to %r" % body
+    return answered, reader.reply()
+
+
+@pytest.mark.parametrize("props", [{}, {"name": "many"}, {"name": "many", "extended": True}],
+                         ids=["all", "one-watcher", "extended"])
+def test_status_is_answered_while_stats_of_hundreds_of_processes_are_read(many, props):
+    daemon, reader, prober = many
+    answered, reply = statuses_answered_during(reader, prober, request("stats", **props))
+    assert reply["status"] == "ok", reply
+    infos = reply["infos"]["many"] if "infos" in reply else reply["info"]
+    assert len(infos) == MANY_PROCESSES and all(info["cmdline"] == "sleep" for info in infos.values())
+    # Holding the loop for the whole read lets at most the one status already queued through.
+    assert answered >= 5, "only %d status replies while stats ran" % answered
+
+
+def test_status_is_answered_while_dstats_reads_circusd_and_its_children(many):
+    daemon, reader, prober = many
+    answered, reply = statuses_answered_during(reader, prober, request("dstats"))
+    assert reply["status"] == "ok", reply
+    assert reply["info"]["pid"] == daemon.pid
+    assert len(reply["info"]["children"]) >= MANY_PROCESSES
+    assert answered >= 5, "only %d status replies while dstats ran" % answered
