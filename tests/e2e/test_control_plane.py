@@ -323,3 +323,39 @@ def test_status_is_answered_while_dstats_reads_circusd_and_its_children(many):
     assert reply["info"]["pid"] == daemon.pid
     assert len(reply["info"]["children"]) >= MANY_PROCESSES
     assert answered >= 5, "only %d status replies while dstats ran" % answered
+
+
+# -- restart without a name ----------------------------------------------------------
+
+TWO = """
+[watcher:web]
+cmd = {web}
+numprocesses = {n}
+graceful_timeout = 2
+
+[watcher:idle]
+cmd = {idle}
+autostart = false
+"""
+
+
+def test_restart_without_a_name_restarts_every_watcher_from_memory_not_from_the_file(circusd, workers):
+    daemon = started(circusd, TWO.format(web=workers.cmd("web"), idle=workers.cmd("idle"), n=2))
+    before = daemon.wait_pids("web", 2)
+    # The file changes; restart must not pick it up (reloadconfig would).
+    daemon.write_ini(TWO.format(web=workers.cmd("web"), idle=workers.cmd("idle"), n=3))
+    with Client(daemon, timeout=30) as c:
+        assert c.send_message("restart", waiting=True)["status"] == "ok"
+        assert c.send_message("status")["statuses"] == {"web": "active", "idle": "stopped"}
+        assert c.send_message("numprocesses", name="web")["numprocesses"] == 2
+        after = c.send_message("list", name="web")["pids"]
+    assert len(after) == 2 and not set(after) & set(before)
+    assert daemon.alive() and daemon.wait_pids("web", 2) == sorted(after)
+
+
+def test_restart_help_says_the_configuration_is_not_read_again():
+    from circus.commands import get_commands
+
+    text = " ".join(get_commands()["restart"].help.split())
+    assert "every watcher is stopped" in text
+    assert "configuration file is not read again" in text and "reloadconfig" in text
