@@ -70,6 +70,13 @@ def describe_exit(code):
     return "exited with code %d" % code
 
 
+def _planned_apart(key):
+    """Hooks and streams are resolved and built by check_options, not set as values."""
+    return key in ("hooks", "stdout_stream", "stderr_stream") or key.startswith(
+        ("hooks.", "stdout_stream.", "stderr_stream.")
+    )
+
+
 class OptionPlan(NamedTuple):
     """A checked change of options (see ``Watcher.check_options``)."""
 
@@ -221,8 +228,13 @@ class Watcher:
     def set_opt(self, key, value):
         """Check and apply one option; returns what it needs to take effect.
 
+        A key the option table does not know is kept as a freeform option.
         Raises MessageError (nothing changed) as ``check_options`` does.
         """
+        if option_table.lookup("watcher", key) is None:
+            self._options[key] = value
+            self.notify_event("updated", {"time": time.time()})
+            return option_table.Live.NONE
         actions = self._apply_plan(self.check_options({key: value}))
         for live in (option_table.Live.RELOAD, option_table.Live.MANAGE):
             if live in actions:
@@ -273,7 +285,7 @@ class Watcher:
         self._variables_cache = None
         actions = set()
         for key, value in plan.values.items():
-            if not key.startswith(("hooks", "stdout_stream", "stderr_stream")):
+            if not _planned_apart(key):
                 actions.add(self._apply_value(key, value))
         for hook_name, resolved in plan.hooks.items():
             self._store_hook(hook_name, *resolved)
@@ -291,15 +303,13 @@ class Watcher:
             self.env = self._build_env(self._raw_env)
         elif key.startswith("rlimit_"):
             self.rlimits[key[len("rlimit_"):]] = value
-        elif row is None:
-            self._options[key] = value
         elif key == "stop_signal":
             self.stop_signal = to_signum(value)
         elif key in ("uid", "gid"):
             setattr(self, key, None if value is None else (to_uid if key == "uid" else to_gid)(value))
         else:
             setattr(self, key, value)
-        return row.live if row is not None else option_table.Live.NONE
+        return row.live
 
     async def set_options(self, values):
         """Check every ``{key: json value}`` first, then apply them, then act once."""
