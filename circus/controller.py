@@ -303,7 +303,8 @@ class Controller:
         while self.socket is not None and not self._closing:
             try:
                 # Frames, not bytes: a body over the limit is refused by its
-                # length, never copied into Python.
+                # length, never copied into Python. (zmq's MAXMSGSIZE would
+                # cut the connection instead, and the client get no reply.)
                 frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return

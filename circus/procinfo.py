@@ -20,7 +20,7 @@ from circus.convert import bytes2human
 NOT_AVAILABLE = "N/A"
 
 # Seconds of reading /proc before the event loop gets a turn (see Slicer).
-SLICE = 0.001
+SLICE = 0.0005
 
 ProcessLike = Union[None, int, psutil.Process]
 
