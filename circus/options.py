@@ -429,3 +429,28 @@ def check_settable(values: dict) -> dict:
         except (TypeError, ValueError) as error:
             raise ValueError("invalid value for %r: %s" % (key, error)) from None
     return checked
+
+
+# Families whose dotted keys (``hooks.after_start``, ``stdout_stream.class``)
+# are parts of one value (the ``hooks`` mapping, a stream's configuration).
+_FOLDED = ("hooks", "stdout_stream", "stderr_stream")
+
+
+def folded_family(key: str) -> str | None:
+    """``'hooks'``, ``'stdout_stream'`` or ``'stderr_stream'`` for that key or one of its dotted keys; else None."""
+    family = key.partition(".")[0]
+    return family if family in _FOLDED else None
+
+
+def fold(values: dict) -> dict:
+    """``values`` with dotted keys merged into their family's mapping (a dotted key wins).
+
+    ``{"hooks.after_start": h, "stdout_stream.class": "FileStream"}`` gives
+    ``{"hooks": {"after_start": h}, "stdout_stream": {"class": "FileStream"}}``.
+    """
+    parts = [key for key in values if "." in key and folded_family(key)]
+    folded = {key: value for key, value in values.items() if key not in parts}
+    for key in parts:
+        family, _, part = key.partition(".")
+        folded[family] = dict(folded.get(family) or {}, **{part: values[key]})
+    return folded

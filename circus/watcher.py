@@ -70,13 +70,6 @@ def describe_exit(code):
     return "exited with code %d" % code
 
 
-def _planned_apart(key):
-    """Hooks and streams are resolved and built by check_options, not set as values."""
-    return key in ("hooks", "stdout_stream", "stderr_stream") or key.startswith(
-        ("hooks.", "stdout_stream.", "stderr_stream.")
-    )
-
-
 class OptionPlan(NamedTuple):
     """A checked change of options (see ``Watcher.check_options``)."""
 
@@ -285,7 +278,7 @@ class Watcher:
         self._variables_cache = None
         actions = set()
         for key, value in plan.values.items():
-            if not _planned_apart(key):
+            if not option_table.folded_family(key):  # hooks and streams: planned apart
                 actions.add(self._apply_value(key, value))
         for hook_name, resolved in plan.hooks.items():
             self._store_hook(hook_name, *resolved)

@@ -154,6 +154,30 @@ def test_set_of_a_hook_or_stream_that_cannot_be_loaded_is_refused_and_changes_no
     assert "Traceback" not in daemon.log()
 
 
+@pytest.mark.parametrize("key,value", BAD_SETS)
+def test_add_with_a_hook_or_stream_that_cannot_be_loaded_is_refused_the_same_way(streamed, key, value):
+    daemon, _ = streamed
+    with Client(daemon) as c:
+        reply = c.send_message("add", name="new", cmd="/bin/sleep 60", options={key: value}, start=True)
+        assert (reply["status"], reply["errno"]) == ("error", 3), reply
+        assert key.split(".")[0] in reply["reason"] and value.split(".")[0] in reply["reason"], reply
+        assert c.send_message("list")["watchers"] == ["web"]
+
+
+def test_add_applies_dotted_hook_and_stream_keys(streamed, tmp_path):
+    daemon, _ = streamed
+    log = tmp_path / "new.out"
+    with Client(daemon) as c:
+        reply = c.send_message("add", name="new", cmd="/bin/sleep 60", start=True, waiting=True, options={
+            "hooks.after_start": "builtins.dict", "stdout_stream.class": "FileStream",
+            "stdout_stream.filename": str(log)})  # fmt: skip
+        assert reply["status"] == "ok", reply
+        options = c.send_message("options", name="new")["options"]
+    assert options["hooks.after_start"] == "builtins.dict"
+    assert options["stdout_stream_conf"] == {"class": "FileStream", "filename": str(log)}
+    until(log.exists, timeout=10, what="the stream's file to be opened")
+
+
 def test_circusctl_set_of_a_missing_hook_fails_as_every_error_reply_and_names_it(streamed):
     daemon, pids = streamed
     done = subprocess.run([sys.executable, "-m", "circus.circusctl", "--endpoint", daemon.endpoint, "set", "web",
