@@ -74,9 +74,9 @@ class Signal(Command):
         required(props, "name", str)
         check_signal(required(props, "signum", int, str))
         pid = optional(props, "pid", int)
-        optional(props, "child_pid", int)
-        if optional(props, "childpid", int) is not None and props.get("child_pid") is not None:
-            raise MessageError("message invalid: give 'childpid' or 'child_pid', not both")
+        spellings = {optional(props, "childpid", int), optional(props, "child_pid", int)} - {None}
+        if len(spellings) > 1:
+            raise MessageError("message invalid: 'childpid' and 'child_pid' differ")
         if _child_pid(props) is not None and pid is None:
             raise MessageError("message invalid: 'childpid' needs 'pid'")
         optional(props, "children", bool)
