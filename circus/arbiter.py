@@ -65,6 +65,7 @@ class Arbiter:
         fqdn_prefix=None,
         umask=None,
         endpoint_owner=None,
+        max_message_size=DEFAULTS["max_message_size"],
     ):
         self.watchers = []
         self._watchers_by_name = {}
@@ -95,6 +96,7 @@ class Arbiter:
         self.loggerconfig = loggerconfig
         self.umask = umask
         self.endpoint_owner = endpoint_owner
+        self.max_message_size = max_message_size
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
         self.fqdn = "%s@%s" % (fqdn_prefix, fqdn) if fqdn_prefix else fqdn
@@ -109,7 +111,6 @@ class Arbiter:
         self._stopped = None
         self._running = False
         self._stopping = False
-        self._restarting = False
         self._check_task = None
         self._owns_context = False
         self._foreign_children = set()  # children of a program embedding the arbiter
@@ -190,6 +191,7 @@ class Arbiter:
             fqdn_prefix=circus["fqdn_prefix"],
             umask=circus["umask"],
             endpoint_owner=circus["endpoint_owner"],
+            max_message_size=circus["max_message_size"],
         )
         arbiter.config_file = cfg.get("config_file")
         arbiter._cfg = cfg
@@ -254,9 +256,8 @@ class Arbiter:
         """Run the arbiter.
 
         Without an event loop running in this thread (and no ``loop`` given)
-        this blocks until the arbiter stops and returns True when circusd must
-        restart from its config. Otherwise it returns a coroutine that
-        finishes once every watcher is started.
+        this blocks until the arbiter stops. Otherwise it returns a coroutine
+        that finishes once every watcher is started.
         """
         if self._given_loop is not None or _loop_running():
             return self._start(cb)
@@ -270,7 +271,6 @@ class Arbiter:
             await self._emergency_stop()
             raise
         await self._stopped.wait()
-        return self._restarting
 
     async def _start(self, cb=None):
         loop = self.loop = asyncio.get_running_loop()
@@ -302,7 +302,8 @@ class Arbiter:
         if self.endpoint:
             from circus.controller import Controller
 
-            self.ctrl = Controller(self, self.endpoint, self.context, endpoint_owner=self.endpoint_owner)
+            self.ctrl = Controller(self, self.endpoint, self.context, endpoint_owner=self.endpoint_owner,
+                                   max_message_size=self.max_message_size)
             await self.ctrl.start()
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
@@ -465,12 +466,8 @@ class Arbiter:
         self._running = False
         self._close_resources()
 
-    async def restart(self, inside_circusd=False):
-        """Stop and start every watcher; inside circusd, rebuild from the config file."""
-        if inside_circusd:
-            self._restarting = True
-            await self.stop()
-            return
+    async def restart(self):
+        """Stop and start every watcher; the configuration is not read again (see reload_from_config)."""
         async with self._changing:
             await self.stop_watchers()
             await self.start_watchers()

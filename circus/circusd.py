@@ -118,26 +118,20 @@ def load(config_file):
 
 
 def run(args, cfg, notify):
-    """Build and run arbiters until one ends without asking for a restart."""
+    """Build the arbiter of ``cfg`` and run it until it stops."""
     from circus.arbiter import Arbiter
 
-    while True:
-        try:
-            arbiter = Arbiter.from_config(cfg)
-        except (ValueError, KeyError, ImportError) as exc:
-            fail(str(exc), notify)
-        if args.pidfile:
-            arbiter.pidfile = args.pidfile
-        arbiter.proc_name = "circusd"
-        try:
-            restart = arbiter.start(cb=notify.ready if notify else None)
-        except (OSError, PidfileInUse) as exc:
-            fail(str(exc), notify)
-        if not restart:
-            return
-        logger.info("restarting from %s", args.config)
-        cfg = load(args.config)
-        notify = None
+    try:
+        arbiter = Arbiter.from_config(cfg)
+    except (ValueError, KeyError, ImportError) as exc:
+        fail(str(exc), notify)
+    if args.pidfile:
+        arbiter.pidfile = args.pidfile
+    arbiter.proc_name = "circusd"
+    try:
+        arbiter.start(cb=notify.ready if notify else None)
+    except (OSError, PidfileInUse) as exc:
+        fail(str(exc), notify)
 
 
 def main(argv=None):

@@ -25,10 +25,13 @@ import traceback
 import zmq
 import zmq.asyncio
 
+from circus import options as option_table
 from circus.commands import errors, get_commands
 from circus.exc import CircusError
 
 logger = logging.getLogger("circus.controller")
+
+DEFAULT_MAX_MESSAGE_SIZE = option_table.defaults("circus")["max_message_size"]
 
 
 class RequestError(Exception):
@@ -49,11 +52,13 @@ class WaitingFailed(Exception):
 def decode(body):
     """``(command name, properties, id, cast)`` of a request body.
 
-    Raises RequestError: errno 1 for a body that is not JSON, 3 for JSON
-    that is not a request object, 2 for an unknown command.
+    Raises RequestError: errno 1 for a body that is not JSON in strict
+    UTF-8, 3 for JSON that is not a request object, 2 for an unknown command.
     """
     try:
-        msg = json.loads(body.strip())
+        # Strict UTF-8 first: json.loads(bytes) would also take UTF-16 and
+        # UTF-8-encoded surrogates, which are not JSON text.
+        msg = json.loads(body.decode("utf-8").strip())
     except (ValueError, RecursionError):
         raise RequestError(errors.INVALID_JSON, "json invalid") from None
     if not isinstance(msg, dict):
@@ -78,6 +83,15 @@ def decode(body):
     if command is None:
         raise RequestError(errors.UNKNOWN_COMMAND, "unknown command: %r" % name, msg_id, cast)
     return command, props, msg_id, cast
+
+
+def check_size(size, limit):
+    """Refuse a body of ``size`` bytes over ``limit`` (0: no limit) with errno 3, id null."""
+    if limit and size > limit:
+        raise RequestError(
+            errors.MESSAGE_ERROR,
+            "message too large: %d bytes, over max_message_size (%d bytes)" % (size, limit),
+        )
 
 
 def error_reply(error, command_name=None):
@@ -130,12 +144,15 @@ class Controller:
 
     ``await start()`` binds the ROUTER socket (linger 0) and serves until
     ``stop()``. ``endpoint_owner`` (a user name or uid) owns the socket file
-    of an ``ipc://`` endpoint. ``loop`` is accepted for compatibility; the
-    running loop is used.
+    of an ``ipc://`` endpoint. A request body over ``max_message_size``
+    bytes (0: no limit) is answered with an error without being parsed.
+    ``loop`` is accepted for compatibility; the running loop is used.
     """
 
-    def __init__(self, arbiter, endpoint, context, loop=None, endpoint_owner=None):
+    def __init__(self, arbiter, endpoint, context, loop=None, endpoint_owner=None,
+                 max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
         self.arbiter = arbiter
+        self.max_message_size = max_message_size
         self.endpoint = endpoint
         self.context = zmq.asyncio.Context.shadow((context or zmq.Context.instance()).underlying)
         self.endpoint_owner = endpoint_owner
@@ -285,7 +302,10 @@ class Controller:
         """
         while self.socket is not None and not self._closing:
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                # Frames, not bytes: a body over the limit is refused by its
+                # length, never copied into Python. (zmq's MAXMSGSIZE would
+                # cut the connection instead, and the client get no reply.)
+                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             except zmq.ZMQError as error:
@@ -293,7 +313,14 @@ class Controller:
                 return
             if len(frames) < 2:
                 continue  # a ROUTER always prefixes the identity; nothing to answer
-            self._spawn(self._handle(frames[:-1], frames[-1]))
+            envelope, body = [frame.bytes for frame in frames[:-1]], frames[-1]
+            try:
+                check_size(len(body), self.max_message_size)
+            except RequestError as error:
+                logger.debug("request refused: %s", error)
+                self._send(envelope, encode_reply(None, error=error))
+                continue
+            self._spawn(self._handle(envelope, body.bytes))
 
     def _spawn(self, coro):
         task = asyncio.ensure_future(coro)

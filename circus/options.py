@@ -299,6 +299,7 @@ _circus("umask", to_umask, _optional(to_umask), None, "Octal umask of circusd an
 _circus("loglevel", _loglevel, _loglevel, "info", "One of critical, error, warning, info, debug (--log-level wins).", Live.NONE)
 _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://host[:port]?facility (--log-output wins).")
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
+_circus("max_message_size", _non_negative_int, _json_non_negative_int, 1048576, "Largest request body circusd parses, in bytes; a larger one gets an error reply (0: no limit).")
 _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: prefix@fqdn.")
 
 
@@ -405,3 +406,51 @@ def settable(key: str) -> Option | None:
     if row is None or row.live is Live.READONLY:
         return None
     return row
+
+
+def check_settable(values: dict) -> dict:
+    """``values`` ({key: JSON value} of ``add``/``set``) checked against the table.
+
+    Returns the checked values; raises ``ValueError`` naming the first key
+    that is unknown, read-only or of the wrong type.
+    """
+    checked = {}
+    for key, value in values.items():
+        row = settable(key)
+        if row is None:
+            if lookup("watcher", key) is not None:
+                raise ValueError(
+                    "%r cannot be changed on a live watcher: edit the config and "
+                    "use reloadconfig" % key
+                )
+            raise ValueError("unknown key %r" % key)
+        try:
+            checked[key] = row.check(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError("invalid value for %r: %s" % (key, error)) from None
+    return checked
+
+
+# Families whose dotted keys (``hooks.after_start``, ``stdout_stream.class``)
+# are parts of one value (the ``hooks`` mapping, a stream's configuration).
+_FOLDED = ("hooks", "stdout_stream", "stderr_stream")
+
+
+def folded_family(key: str) -> str | None:
+    """``'hooks'``, ``'stdout_stream'`` or ``'stderr_stream'`` for that key or one of its dotted keys; else None."""
+    family = key.partition(".")[0]
+    return family if family in _FOLDED else None
+
+
+def fold(values: dict) -> dict:
+    """``values`` with dotted keys merged into their family's mapping (a dotted key wins).
+
+    ``{"hooks.after_start": h, "stdout_stream.class": "FileStream"}`` gives
+    ``{"hooks": {"after_start": h}, "stdout_stream": {"class": "FileStream"}}``.
+    """
+    parts = [key for key in values if "." in key and folded_family(key)]
+    folded = {key: value for key, value in values.items() if key not in parts}
+    for key in parts:
+        family, _, part = key.partition(".")
+        folded[family] = dict(folded.get(family) or {}, **{part: values[key]})
+    return folded

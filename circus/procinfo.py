@@ -2,20 +2,25 @@
 
 ``get_info`` returns one flat dict per process (sizes as human strings,
 a field that cannot be read as ``"N/A"``) with the infos of its children
-nested under ``children``.
+nested under ``children``; ``get_info_sliced`` does the same from a
+coroutine, letting the event loop run between two processes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from typing import Any, Callable, Dict, List, Union
+from typing import Any, Callable, Dict, Generator, List, Optional, Union
 
 import psutil
 
 from circus.convert import bytes2human
 
 NOT_AVAILABLE = "N/A"
+
+# Seconds of reading /proc before the event loop gets a turn (see Slicer).
+SLICE = 0.0005
 
 ProcessLike = Union[None, int, psutil.Process]
 
@@ -128,13 +133,58 @@ def get_info(process: ProcessLike = None, interval: float = 0.0) -> Dict[str, An
     Raises ``psutil.NoSuchProcess`` if the process is gone; a child that
     disappears while we look is left out.
     """
+    steps = _collect(process, interval)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+async def get_info_sliced(process: ProcessLike = None, slicer: Optional["Slicer"] = None) -> Dict[str, Any]:
+    """``get_info(process)``, yielding to the event loop as ``slicer`` says.
+
+    For a process with many children (circusd and its workers): the loop
+    goes on serving between two children.
+    """
+    slicer = slicer or Slicer()
+    steps = _collect(process, 0.0)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+        await slicer.tick()
+
+
+def _collect(process: ProcessLike, interval: float) -> Generator[None, None, Dict[str, Any]]:
+    """Generator returning the info of ``process``; it yields after reading each process."""
     proc = _as_process(process)
     with proc.oneshot():
         info = _own_info(proc, interval)
     info["children"] = []
+    yield
     for child in child_pids(proc.pid):
         try:
-            info["children"].append(get_info(child, interval))
+            info["children"].append((yield from _collect(child, interval)))
         except psutil.NoSuchProcess:
             continue
     return info
+
+
+class Slicer:
+    """Cuts a long read into slices of at most ``budget`` seconds of loop time.
+
+    ``await slicer.tick()`` between two units of work yields to the event
+    loop once the current slice is used up, so that requests arriving
+    meanwhile wait at most one slice.
+    """
+
+    def __init__(self, budget: float = SLICE):
+        self.budget = budget
+        self._ends = time.monotonic() + budget
+
+    async def tick(self) -> None:
+        if time.monotonic() >= self._ends:
+            await asyncio.sleep(0)
+            self._ends = time.monotonic() + self.budget

@@ -18,6 +18,7 @@ import site
 import sys
 import threading
 import time
+from typing import NamedTuple
 
 from circus import options as option_table
 from circus.childwatch import wait_gone
@@ -70,6 +71,14 @@ def describe_exit(code):
     if code < 0:
         return "killed by %s" % signal_name(-code)
     return "exited with code %d" % code
+
+
+class OptionPlan(NamedTuple):
+    """A checked change of options (see ``Watcher.check_options``)."""
+
+    values: dict  # key -> checked value
+    hooks: dict  # hook name -> (function, path, ignore_failure)
+    streams: dict  # "stdout" / "stderr" -> (configuration, stream or None)
 
 
 class Watcher:
@@ -213,52 +222,99 @@ class Watcher:
         raise KeyError(key)
 
     def set_opt(self, key, value):
-        """Apply one already validated option; returns what it needs to take effect."""
+        """Check and apply one option; returns what it needs to take effect.
+
+        A key the option table does not know is kept as a freeform option.
+        Raises MessageError (nothing changed) as ``check_options`` does.
+        """
+        if option_table.lookup("watcher", key) is None:
+            self._options[key] = value
+            self.notify_event("updated", {"time": time.time()})
+            return option_table.Live.NONE
+        actions = self._apply_plan(self.check_options({key: value}))
+        for live in (option_table.Live.RELOAD, option_table.Live.MANAGE):
+            if live in actions:
+                return live
+        return option_table.Live.NONE
+
+    def check_options(self, values):
+        """The plan of a change: ``values`` ({key: JSON value}) checked, hooks imported, streams built.
+
+        Changes nothing. Raises MessageError naming the first key that is
+        unknown, read-only or mistyped, a hook that does not import or a
+        stream that cannot be built: what can fail fails here, so applying
+        the plan (``apply_options``) cannot stop halfway.
+        """
+        try:
+            checked = option_table.check_settable(values)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
+        if "numprocesses" in checked and self.singleton and checked["numprocesses"] > 1:
+            raise MessageError("watcher %r is a singleton" % self.name)
+        hooks, streams = {}, {}
+        try:
+            for key, value in checked.items():
+                if key == "hooks":
+                    hooks.update({h: self._resolve_hook(h, spec) for h, spec in value.items()})
+                elif key.startswith("hooks."):
+                    hooks[key[len("hooks."):]] = self._resolve_hook(key[len("hooks."):], value)
+            for name in ("stdout", "stderr"):
+                conf = self._planned_stream_conf(name, checked)
+                if conf is not None:
+                    streams[name] = (conf, self._make_stream(name, conf))
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
+        return OptionPlan(checked, hooks, streams)
+
+    def _planned_stream_conf(self, name, checked):
+        """The configuration of stream ``name`` once ``checked`` applies (None: untouched)."""
+        whole, prefix = name + "_stream", name + "_stream."
+        dotted = {k[len(prefix):]: v for k, v in checked.items() if k.startswith(prefix)}
+        if whole not in checked and not dotted:
+            return None
+        conf = dict(checked[whole] or {}) if whole in checked else dict(getattr(self, whole + "_conf"))
+        conf.update(dotted)
+        return conf
+
+    def _apply_plan(self, plan):
+        """Apply a plan of ``check_options``; the set of live actions it needs."""
         self._variables_cache = None
+        actions = set()
+        for key, value in plan.values.items():
+            if not option_table.folded_family(key):  # hooks and streams: planned apart
+                actions.add(self._apply_value(key, value))
+        for hook_name, resolved in plan.hooks.items():
+            self._store_hook(hook_name, *resolved)
+        for name, (conf, stream) in plan.streams.items():
+            actions.add(self._swap_stream(name, conf, stream))
+        for key in plan.values:
+            self.notify_event("updated", {"time": time.time()})
+        return actions
+
+    def _apply_value(self, key, value):
+        """Apply one checked option that is neither a hook nor a stream."""
         row = option_table.settable(key)
         if key == "env":
             self._raw_env = dict(value)
             self.env = self._build_env(self._raw_env)
         elif key.startswith("rlimit_"):
             self.rlimits[key[len("rlimit_"):]] = value
-        elif key in ("stdout_stream", "stderr_stream"):
-            setattr(self, key + "_conf", dict(value or {}))
-            return self._swap_stream(key[: -len("_stream")])
-        elif key.startswith(("stdout_stream.", "stderr_stream.")):
-            which, opt = key.split(".", 1)
-            getattr(self, which + "_conf")[opt] = value
-            return self._swap_stream(which[: -len("_stream")])
-        elif key.startswith("hooks."):
-            self._set_hook(key[len("hooks."):], value)
-        elif key == "hooks":
-            for hook_name, spec in value.items():
-                self._set_hook(hook_name, spec)
-        elif row is None:
-            self._options[key] = value
         elif key == "stop_signal":
             self.stop_signal = to_signum(value)
         elif key in ("uid", "gid"):
             setattr(self, key, None if value is None else (to_uid if key == "uid" else to_gid)(value))
         else:
             setattr(self, key, value)
-        self.notify_event("updated", {"time": time.time()})
-        return row.live if row is not None else option_table.Live.NONE
+        return row.live
 
     async def set_options(self, values):
-        """Validate every ``{key: json value}`` first, then apply them, then act once."""
-        checked = {}
-        for key, value in values.items():
-            row = option_table.settable(key)
-            if row is None:
-                raise MessageError("unknown option %r for watcher %r" % (key, self.name))
-            try:
-                checked[key] = row.check(value)
-            except (TypeError, ValueError) as exc:
-                raise MessageError("bad value for %r: %s" % (key, exc)) from None
-        if "numprocesses" in checked and self.singleton and checked["numprocesses"] > 1:
-            raise MessageError("watcher %r is a singleton" % self.name)
+        """Check every ``{key: json value}`` first, then apply them, then act once."""
+        await self.apply_options(self.check_options(values))
+
+    async def apply_options(self, plan):
+        """Apply a plan of ``check_options`` in the watcher's turn, then act once."""
         async with self.turn():
-            actions = {self.set_opt(key, value) for key, value in checked.items()}
+            actions = self._apply_plan(plan)
             if self.state is not WatcherState.ACTIVE:
                 return
             if option_table.Live.RELOAD in actions:
@@ -268,18 +324,19 @@ class Watcher:
 
     # -- output streams -----------------------------------------------------
 
-    def _make_stream(self, name):
-        conf = getattr(self, name + "_stream_conf")
+    def _make_stream(self, name, conf=None):
+        """The stream ``conf`` (default: the watcher's) describes, or None; ValueError if it cannot be built."""
+        conf = getattr(self, name + "_stream_conf") if conf is None else conf
         if not conf:
             return None
         from circus.stream import get_stream
 
         return get_stream(conf, label="watcher %r: %s_stream" % (self.name, name))
 
-    def _swap_stream(self, name):
-        """Replace a stream after its options changed; returns the live action needed."""
+    def _swap_stream(self, name, conf, new):
+        """Put stream ``new`` (built from ``conf``) in place; returns the live action needed."""
         old = getattr(self, name + "_stream")
-        new = self._make_stream(name)
+        setattr(self, name + "_stream_conf", conf)
         setattr(self, name + "_stream", new)
         if self._redirector is None and new is not None and self.state is not WatcherState.STOPPED:
             # The watcher ran without any stream: nothing reads the pipes of
@@ -290,7 +347,6 @@ class Watcher:
         if self.state is not WatcherState.STOPPED:
             _call_optional(new, "open")
             _call_optional(old, "close")
-        self.notify_event("updated", {"time": time.time()})
         # Processes spawned without a pipe for this stream must be replaced.
         return option_table.Live.RELOAD if (old is None) != (new is None) else option_table.Live.NONE
 
@@ -320,6 +376,10 @@ class Watcher:
 
     def _set_hook(self, hook_name, spec):
         """``spec``: a callable, a dotted name, ``"name,flag"`` or ``(name, flag)``."""
+        self._store_hook(hook_name, *self._resolve_hook(hook_name, spec))
+
+    def _resolve_hook(self, hook_name, spec):
+        """``(function, path, ignore_failure)`` of a hook spec; ValueError if it does not import."""
         ignore = False
         if isinstance(spec, str):
             path, _, flag = spec.partition(",")
@@ -334,8 +394,11 @@ class Watcher:
             func = resolve_name(target) if isinstance(target, str) else target
         except ImportError as exc:
             raise ValueError("watcher %r: hooks.%s: %s" % (self.name, hook_name, exc)) from None
+        return func, (target if isinstance(target, str) else repr(target)), ignore
+
+    def _store_hook(self, hook_name, func, path, ignore):
         self.hooks[hook_name] = func
-        self._hook_paths[hook_name] = (target if isinstance(target, str) else repr(target), ignore)
+        self._hook_paths[hook_name] = (path, ignore)
         if ignore:
             self.ignore_hook_failure.add(hook_name)
 

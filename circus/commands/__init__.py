@@ -230,21 +230,10 @@ def check_watcher_options(options: dict) -> dict:
     """Check ``add``/``set`` options against the option table; return checked values."""
     from circus import options as table
 
-    checked = {}
-    for key, value in options.items():
-        row = table.settable(key)
-        if row is None:
-            if table.lookup("watcher", key) is not None:
-                raise exc.MessageError(
-                    "%r cannot be changed on a live watcher: edit the config and "
-                    "use reloadconfig" % key
-                )
-            raise exc.MessageError("unknown key %r" % key)
-        try:
-            checked[key] = row.check(value)
-        except (TypeError, ValueError) as error:
-            raise exc.MessageError("invalid value for %r: %s" % (key, error)) from None
-    return checked
+    try:
+        return table.check_settable(options)
+    except ValueError as error:
+        raise exc.MessageError(str(error)) from None
 
 
 def check_owner(arbiter, uid) -> None:

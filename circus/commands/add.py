@@ -82,7 +82,12 @@ class Add(Command):
             raise AlreadyExist("watcher %r already exists" % name)
         options = props.get("options") or {}
         check_owner(arbiter, options.get("uid"))
-        kwargs = check_watcher_options(options)
+        from circus import options as option_table
+
+        # Dotted keys (hooks.NAME, stdout_stream.KEY) join their family, so
+        # that the watcher imports the hooks and builds the streams: one that
+        # cannot be loaded refuses the add, as it refuses a set.
+        kwargs = option_table.fold(check_watcher_options(options))
         kwargs.pop("cmd", None)
         if props.get("args") is not None:
             kwargs["args"] = props["args"]

@@ -2,7 +2,7 @@
 
 import os
 
-from circus.commands import Command, format_info
+from circus.commands import Command, as_key, format_info
 
 
 class Dstats(Command):
@@ -35,11 +35,12 @@ class Dstats(Command):
     def prepare(self, arbiter, props):
         import psutil
 
-        from circus.procinfo import get_info
+        from circus.procinfo import get_info_sliced
 
         if self._process is None or self._process.pid != os.getpid():
             self._process = psutil.Process(os.getpid())
-        return {"info": get_info(self._process)}
+        # circusd's children are every worker: read them a slice at a time.
+        return as_key("info", get_info_sliced(self._process))
 
     def console_msg(self, reply):
         info = reply.get("info") or {}

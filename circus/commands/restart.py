@@ -17,9 +17,9 @@ class Restart(Start):
     With ``name``, the matching watchers are stopped and started again
     (``match`` as for ``start``); with ``waiting`` and a single match the
     reply has ``info``: ``{"stopped": [pids], "started": [pids], "kept": []}``.
-    Without ``name`` circusd restarts as a whole: every watcher is stopped,
-    the configuration file is read again and everything is started anew,
-    in the same circusd process.
+    Without ``name`` every watcher is stopped (lowest priority first), then
+    every ``autostart`` watcher is started again (highest priority first).
+    The configuration file is not read again: ``reloadconfig`` does that.
 
     Command line
     ------------

@@ -70,8 +70,9 @@ class Set(Command):
     Values are JSON values of the option's type (``"numprocesses": 3``,
     ``"env": {"A": "1"}``, ``"hooks": {"after_start": "mod.fn"}``). Keys
     that cannot change while circusd runs (``priority``, ``use_sockets``...)
-    are refused. With ``waiting`` the reply comes once the change is
-    applied.
+    are refused, as are a hook that does not import and a stream that
+    cannot be built (unknown class, bad options): then nothing changes.
+    With ``waiting`` the reply comes once the change is applied.
 
     Command line
     ------------
@@ -108,4 +109,7 @@ class Set(Command):
         watcher = find_watcher(arbiter, props["name"])
         if "uid" in props["options"]:
             check_owner(arbiter, props["options"]["uid"])
-        return discard(watcher.set_options(props["options"]))
+        # Checked now, so that a hook that does not import or a stream that
+        # cannot be built is an error reply, with or without waiting.
+        plan = watcher.check_options(props["options"])
+        return discard(watcher.apply_options(plan))

@@ -30,7 +30,8 @@ class Signal(Command):
 
     ``signum`` is a number or a name (``9``, ``KILL``, ``SIGKILL``,
     ``sighup``). ``pid`` picks one process of the watcher (default: all);
-    ``childpid`` picks one child of ``pid``; ``children`` signals the
+    ``childpid`` (or ``child_pid``, as the Circus manual spells it) picks
+    one child of ``pid``; ``children`` signals the
     children of the process(es) instead of the process(es);
     ``recursive`` signals the process(es) and all their descendants (with
     ``children``: the descendants only). A pid that is not one of the
@@ -73,7 +74,10 @@ class Signal(Command):
         required(props, "name", str)
         check_signal(required(props, "signum", int, str))
         pid = optional(props, "pid", int)
-        if optional(props, "childpid", int) is not None and pid is None:
+        spellings = {optional(props, "childpid", int), optional(props, "child_pid", int)} - {None}
+        if len(spellings) > 1:
+            raise MessageError("message invalid: 'childpid' and 'child_pid' differ")
+        if _child_pid(props) is not None and pid is None:
             raise MessageError("message invalid: 'childpid' needs 'pid'")
         optional(props, "children", bool)
         optional(props, "recursive", bool)
@@ -90,7 +94,7 @@ class Signal(Command):
 
     @staticmethod
     def _send(watcher, pid, signum, props):
-        childpid = props.get("childpid")
+        childpid = _child_pid(props)
         recursive = bool(props.get("recursive"))
         if childpid is not None:
             import psutil
@@ -102,7 +106,15 @@ class Signal(Command):
         elif props.get("children"):
             watcher.send_signal_children(pid, signum, recursive=recursive)
         elif recursive:
-            watcher.send_signal(pid, signum)
+            # Descendants first: a process that dies of the signal takes the
+            # list of its children with it, and they would be missed.
             watcher.send_signal_children(pid, signum, recursive=True)
+            watcher.send_signal(pid, signum)
         else:
             watcher.send_signal(pid, signum)
+
+
+def _child_pid(props):
+    """The child to signal: ``childpid`` (what circusctl sends) or ``child_pid`` (the manual's name)."""
+    childpid = props.get("childpid")
+    return props.get("child_pid") if childpid is None else childpid

@@ -16,6 +16,32 @@ def _by_pid(infos):
     return sorted(infos.items(), key=lambda item: int(item[0]))
 
 
+async def watcher_info(watcher, extended, slicer):
+    """``watcher.info(extended)``, letting the loop serve other requests between processes.
+
+    A process reaped meanwhile is left out.
+    """
+    infos = {}
+    for pid in watcher.pids:
+        if pid in watcher.processes:
+            infos[pid] = watcher.process_info(pid, extended)
+            await slicer.tick()
+    return infos
+
+
+async def _all_infos(watchers, extended):
+    from circus.procinfo import Slicer
+
+    slicer = Slicer()
+    return {"infos": {w.name: await watcher_info(w, extended, slicer) for w in watchers}}
+
+
+async def _named_info(name, watcher, extended):
+    from circus.procinfo import Slicer
+
+    return {"name": name, "info": await watcher_info(watcher, extended, Slicer())}
+
+
 class Stats(Command):
     """Get process infos
 
@@ -70,11 +96,11 @@ class Stats(Command):
         extended = bool(props.get("extended"))
         name = props.get("name")
         if not name:
-            return {"infos": {w.name: w.info(extended) for w in arbiter.iter_watchers()}}
+            return _all_infos(list(arbiter.iter_watchers()), extended)
         watcher = find_watcher(arbiter, name)
         pid = props.get("process")
         if pid is None:
-            return {"name": name, "info": watcher.info(extended)}
+            return _named_info(name, watcher, extended)
         if pid not in watcher.processes:
             raise MessageError("process %d not found in %r" % (pid, name))
         return {"process": pid, "info": watcher.process_info(pid, extended)}

@@ -122,24 +122,25 @@ async def test_missing_and_mistyped_properties_are_errno_3(tmp_path, workers, tr
 
 
 def failing_info(exc):
-    def info(extended=False):
+    def process_info(pid, extended=False):
         raise exc
 
-    return info
+    return process_info
 
 
 @async_test
 async def test_an_oserror_is_errno_4_and_any_other_exception_errno_5_with_a_traceback(tmp_path, workers, tracker):
     watchers = [{"name": "broken", "cmd": workers.cmd("b")}, {"name": "disk", "cmd": workers.cmd("d")}]
     async with running_arbiter(tmp_path, watchers) as arbiter, dealer(arbiter.endpoint) as sock:
-        arbiter.get_watcher("broken").info = failing_info(RuntimeError("the stats broke"))
-        arbiter.get_watcher("disk").info = failing_info(OSError(errno.ENOSPC, "no space left for stats"))
+        # stats reads each process of a watcher through process_info.
+        arbiter.get_watcher("broken").process_info = failing_info(RuntimeError("the stats broke"))
+        arbiter.get_watcher("disk").process_info = failing_info(OSError(errno.ENOSPC, "no space left for stats"))
         reply = await exchange(sock, request("stats", name="broken"))
         assert reply["errno"] == 5 and "the stats broke" in reply["reason"]
         assert "RuntimeError: the stats broke" in reply["tb"]
         reply = await exchange(sock, request("stats", name="disk"))
         assert reply["errno"] == 4 and "no space left for stats" in reply["reason"] and reply["tb"] is None
-        del arbiter.get_watcher("disk").info
+        del arbiter.get_watcher("disk").process_info
         assert (await exchange(sock, request("stats", name="disk")))["status"] == "ok"
 
 

@@ -202,3 +202,28 @@ def test_the_docs_table_refuses_an_unknown_section():
     pytest.importorskip("docutils")
     with pytest.raises(ValueError, match="no option section 'nosuch'"):
         _optiontable().render("nosuch")
+
+
+def test_fold_merges_dotted_hook_and_stream_keys_into_their_family():
+    fold = options.fold
+
+    given = {"hooks": {"before_start": "a.b"}, "hooks.after_start": "c.d", "stdout_stream.class": "FileStream",
+             "numprocesses": 2, "rlimit_nofile": 10, "flapping.attempts": "3"}  # fmt: skip
+    assert fold(given) == {
+        "hooks": {"before_start": "a.b", "after_start": "c.d"},
+        "stdout_stream": {"class": "FileStream"},
+        "numprocesses": 2, "rlimit_nofile": 10, "flapping.attempts": "3",
+    }  # fmt: skip
+    assert given["hooks"] == {"before_start": "a.b"}  # the caller's mapping is not changed
+
+
+def test_check_settable_names_the_first_bad_key():
+    check_settable = options.check_settable
+
+    assert check_settable({"numprocesses": 3, "hooks.after_start": "a.b"}) == {
+        "numprocesses": 3, "hooks.after_start": ("a.b", False)}  # fmt: skip
+    for values, message in [({"colour": 1}, "unknown key 'colour'"),
+                            ({"priority": 1}, "'priority' cannot be changed on a live watcher"),
+                            ({"numprocesses": "3"}, "invalid value for 'numprocesses'")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            check_settable(values)
