@@ -1,0 +1,194 @@
+"""circusd tells failed starts from deaths: respawn, max_retry, min_uptime, kill storms."""
+
+import json
+import os
+import random
+import re
+import signal
+import time
+
+import zmq
+
+from circus.client import CircusClient
+from helpers import python, until
+
+# Counts its runs in a file; the runs listed in argv[2] live 1.5 s, the others exit 3 at once.
+COUNTED = r"""
+import os, sys, time
+path = sys.argv[1]
+with open(path, "a") as f:
+    f.write("x")
+run = os.path.getsize(path)
+if str(run) in sys.argv[2].split(","):
+    time.sleep(1.5)
+sys.exit(3)
+"""
+
+
+def start(circusd, body, **circus):
+    daemon = circusd()
+    daemon.write_ini(body, circus=circus or None)
+    return daemon.start()
+
+
+def call(daemon, command, **props):
+    ctl = CircusClient(endpoint=daemon.endpoint, timeout=5)
+    try:
+        return ctl.send_message(command, **props)
+    finally:
+        ctl.stop()
+
+
+def status(daemon, name):
+    return call(daemon, "status", name=name)["status"]
+
+
+def started(daemon, name):
+    """How many processes of ``name`` circusd logged as started."""
+    return len(re.findall(r"\b%s\[\d+\] started \(wid" % re.escape(name), daemon.log()))
+
+
+def test_respawn_false_never_brings_a_killed_process_back_not_even_at_the_periodic_check(circusd, workers):
+    daemon = start(circusd, """
+        [watcher:once]
+        cmd = %s
+        numprocesses = 2
+        respawn = false
+        """ % workers.cmd("once"), check_delay=0.1)
+    victim, survivor = daemon.wait_pids("once", 2)
+    workers.wait_reports("once", 2)
+    os.kill(victim, signal.SIGKILL)
+    until(lambda: daemon.pids("once") == [survivor], 5, what="the victim gone")
+    time.sleep(1.5)  # fifteen periodic checks; not a synchronisation
+    assert daemon.pids("once") == [survivor]
+    assert len(workers.reports("once")) == 2
+    assert status(daemon, "once") == "active"
+
+
+def test_max_retry_failed_starts_in_a_row_stop_the_watcher_and_the_others_carry_on(circusd, workers):
+    daemon = start(circusd, """
+        [watcher:web]
+        cmd = %s
+        max_retry = 3
+
+        [watcher:good]
+        cmd = %s
+        """ % (workers.cmd("web", "exit=3"), workers.cmd("good")), check_delay=0.2)
+    daemon.wait_log(r"web: 3 starts in a row failed \(exit status 3 within 1 s\); stopping")
+    until(lambda: status(daemon, "web") == "stopped", 5, what="web stopped")
+    time.sleep(0.5)  # more than enough for another spawn; not a synchronisation
+    assert started(daemon, "web") == 3
+    assert len(workers.reports("web")) == 3
+    assert status(daemon, "good") == "active" and len(daemon.pids("good")) == 1
+    assert daemon.alive()
+    assert "Traceback" not in daemon.log()
+
+
+def test_a_process_that_outlives_min_uptime_resets_the_failed_start_count(circusd, tmp_path):
+    # Runs 3, 6 and 9 live 1.5 s: never three quick deaths in a row.
+    counter = tmp_path / "runs"
+    daemon = start(circusd, """
+        [watcher:web]
+        cmd = %s
+        max_retry = 3
+        min_uptime = 0.5
+        """ % python(COUNTED, counter, "3,6,9,12"), check_delay=30)
+    until(lambda: counter.exists() and counter.stat().st_size >= 8, 20,
+          what="eight runs; log:\n%s" % daemon.log()[-2000:])
+    assert status(daemon, "web") == "active"
+    assert "starts in a row failed" not in daemon.log()
+
+
+def test_max_retry_minus_1_never_gives_up_and_the_slot_delay_grows_in_stats(circusd, tmp_path):
+    # Each run lives 0.3 s (visible in stats) and is a failed start (min_uptime 1).
+    daemon = start(circusd, """
+        [watcher:web]
+        cmd = %s
+        max_retry = -1
+        """ % python("import sys, time\ntime.sleep(0.3)\nsys.exit(3)"), check_delay=30)
+
+    def delay():
+        info = call(daemon, "stats", name="web").get("info") or {}
+        return max([i["respawn_delay"] for i in info.values() if isinstance(i, dict)], default=0)
+
+    until(lambda: delay() >= 0.04, 20, what="a respawn delay of 40 ms; log:\n%s" % daemon.log()[-2000:])
+    assert status(daemon, "web") == "active"
+    log = daemon.log()
+    assert len(re.findall(r"web: wid 1 keeps failing to start \(exit status 3 within 1 s\)", log)) == 1
+
+
+def sleepers(daemon):
+    """Live /bin/sleep children of circusd, read from /proc (fast enough for a storm)."""
+    found = []
+    for task in os.listdir("/proc/%d/task" % daemon.pid):
+        with open("/proc/%d/task/%s/children" % (daemon.pid, task)) as f:
+            for pid in map(int, f.read().split()):
+                try:
+                    with open("/proc/%d/stat" % pid) as stat:
+                        fields = stat.read().rsplit(")", 1)
+                except FileNotFoundError:
+                    continue
+                if fields[0].endswith("(sleep") and fields[1].split()[0] != "Z":
+                    found.append(pid)
+    return found
+
+
+def spawn_times(sub, count, timeout):
+    """The ``time`` of the next ``count`` spawn events on ``sub``."""
+    found = []
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        if sub.poll(100):
+            topic, body = sub.recv_multipart()
+            if topic.endswith(b".spawn"):
+                found.append(json.loads(body)["time"])
+    return found
+
+
+def test_a_kill_storm_is_replaced_at_once_and_never_waits_for_check_delay(circusd):
+    daemon = start(circusd, """
+        [watcher:web]
+        cmd = /bin/sleep 600
+        numprocesses = 10
+        """, check_delay=60)
+    until(lambda: len(sleepers(daemon)) == 10, 10, what="10 sleepers")
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.linger = 0
+    sub.setsockopt(zmq.SUBSCRIBE, b"watcher.web.spawn")
+    sub.connect(daemon.pubsub_endpoint)
+    try:
+        # One kill until its spawn event arrives: the subscription is live.
+        until(lambda: os.kill(sleepers(daemon)[0], signal.SIGKILL) or spawn_times(sub, 1, 0.5), 10,
+              what="a spawn event")
+        until(lambda: len(sleepers(daemon)) == 10, 10, what="10 sleepers again")
+        while sub.poll(200):
+            sub.recv_multipart()
+        before = started(daemon, "web")
+        rng = random.Random(11)
+        kill_times, killed = [], set()
+        for _ in range(150):
+            # A worker just killed may not be a zombie yet: never kill it twice.
+            alive = [pid for pid in sleepers(daemon) if pid not in killed]
+            if alive:
+                victim = rng.choice(alive)
+                os.kill(victim, signal.SIGKILL)
+                killed.add(victim)
+                kill_times.append(time.time())
+            time.sleep(rng.uniform(0, 0.02))  # the storm's pace, not a synchronisation
+        # check_delay is 60 s and kill -9 is no failed start: only an immediate
+        # respawn of each death brings them back that soon (a shared crash-loop
+        # delay would have grown to its 5 s cap during the storm).
+        until(lambda: len(sleepers(daemon)) == 10 and started(daemon, "web") == before + len(kill_times),
+              2.5, what="10 sleepers and %d more starts, have %d and %d"
+              % (len(kill_times), len(sleepers(daemon)), started(daemon, "web") - before))
+        spawns = sorted(spawn_times(sub, len(kill_times), 10))
+    finally:
+        sub.close()
+    assert len(spawns) == len(kill_times)
+    latencies = sorted(spawn - kill for kill, spawn in zip(kill_times, spawns))
+    # Tens of milliseconds under load; a shared delay or the periodic check: seconds.
+    assert latencies[len(latencies) // 2] < 0.5, latencies
+    assert status(daemon, "web") == "active"
+    assert "keeps failing" not in daemon.log(), "kill -9 is not a failed start"
+    wids = {call(daemon, "stats", name="web")["info"][str(pid)]["wid"] for pid in sleepers(daemon)}
+    assert wids == set(range(1, 11))
