@@ -54,9 +54,11 @@ HOOKS_IGNORING_FAILURE = {
 }
 
 # Crash-loop protection, per slot (wid): from the second failed start in a row
-# of a slot, its respawns wait, doubling from 10 ms up to 5 s, instead of
-# spinning the CPU; the other slots are replaced at once.
-FIRST_RESPAWN_DELAY = 0.01
+# of a slot, its respawns wait, doubling from 100 ms up to 5 s, instead of
+# spinning the CPU; the other slots are replaced at once. The first wait is
+# long enough for the flapping plugin, which decides on the second death, to
+# stop the watcher before that slot spawns again.
+FIRST_RESPAWN_DELAY = 0.1
 MAX_RESPAWN_DELAY = 5.0
 # How long a change waits for the one in progress, on top of 2 x graceful_timeout.
 CHANGE_WAIT = 60.0

@@ -192,3 +192,65 @@ def test_a_kill_storm_is_replaced_at_once_and_never_waits_for_check_delay(circus
     assert "keeps failing" not in daemon.log(), "kill -9 is not a failed start"
     wids = {call(daemon, "stats", name="web")["info"][str(pid)]["wid"] for pid in sleepers(daemon)}
     assert wids == set(range(1, 11))
+
+
+def flapping_rounds(events):
+    """``(action, time)`` of the crasher, split after each ``stop`` event."""
+    found = [[]]
+    for action, at in events:
+        found[-1].append((action, at))
+        if action == "stop":
+            found.append([])
+    return found
+
+
+def test_between_a_flapping_stop_and_its_retry_no_process_of_the_watcher_is_spawned(circusd):
+    # max_retry = -1: the watcher never gives up by itself, the plugin decides.
+    daemon = circusd()
+    daemon.write_ini("""
+        [watcher:crasher]
+        cmd = %s
+        max_retry = -1
+        autostart = false
+
+        [plugin:flapping]
+        use = circus.plugins.flapping.Flapping
+        attempts = 2
+        retry_in = 1
+        max_retry = 2
+        """ % python("import sys\nsys.exit(3)"), circus={"check_delay": 1, "debug": "true"})
+    daemon.start()
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.linger = 0
+    sub.setsockopt(zmq.SUBSCRIBE, b"watcher.crasher.")
+    sub.connect(daemon.pubsub_endpoint)
+    events = []
+    try:
+        daemon.wait_log(r"circus-plugin\[\d+\] \[INFO\] Starting")
+        until(lambda: call(daemon, "start", name="crasher")["status"] == "ok", 5)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and [a for a, _ in events].count("stop") < 3:
+            if sub.poll(100):
+                topic, body = sub.recv_multipart()
+                events.append((topic.decode().rsplit(".", 1)[1], json.loads(body)["time"]))
+        end = time.monotonic() + 2  # > retry_in: another retry would have come
+        while time.monotonic() < end:
+            if sub.poll(100):
+                topic, body = sub.recv_multipart()
+                events.append((topic.decode().rsplit(".", 1)[1], json.loads(body)["time"]))
+    finally:
+        sub.close()
+    rounds = flapping_rounds(events)
+    assert len(rounds) == 4, rounds
+    # The first round may have begun before the plugin subscribed; the
+    # retries' rounds are exact: the plugin decides at the second death and
+    # its stop comes before that slot spawns again.
+    for number in (1, 2):
+        actions = [action for action, _ in rounds[number]]
+        assert actions.count("reap") == 2 and actions.count("spawn") == 2, rounds[number]
+        decided = [at for action, at in rounds[number] if action == "reap"][1]
+        respawn = [at for action, at in rounds[number + 1] if action == "spawn"]
+        if number == 1:
+            assert min(respawn) - decided >= 1 - 0.1, rounds
+    assert rounds[3] == [], "spawned after the last flapping stop: %s" % rounds[3]
+    assert status(daemon, "crasher") == "stopped"
