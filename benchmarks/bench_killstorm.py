@@ -12,7 +12,9 @@ live workers from /proc every millisecond or so. Printed:
     zero alive             moments (samples starting a run of samples) with no
                            live worker at all
     back to N              last kill -> N workers alive again
-    kills                  SIGKILLs that hit a live worker
+    CPU per kill           circusd's CPU seconds over the storm / kills
+    (note) kills           SIGKILLs that hit a live worker (the storm skips a
+                           moment with none alive)
 
 Usage::
 
@@ -40,7 +42,7 @@ ROWS = [
     ("p99", "replacement p99 (spawn event - kill)", "s"),
     ("zero", "moments with zero workers alive", None),
     ("back", "last kill -> N alive again", "s"),
-    ("kills", "kills that hit a live worker", None),
+    ("cpu", "circusd CPU time per kill", "s"),
 ]
 
 
@@ -116,10 +118,12 @@ def run_once(impl, args, context):
             events.drain()
             sampler = ZeroSampler(daemon.pid)
             sampler.start()
+            cpu_before = harness.cpu_seconds(daemon.pid)
             try:
                 kill_times = storm(daemon, args.kills, args.gap)
                 last_kill = time.time()
                 seen_at, _ = daemon.wait_workers(n, timeout=60)
+                cpu = harness.cpu_seconds(daemon.pid) - cpu_before
             finally:
                 sampler.done.set()
                 sampler.join()
@@ -130,7 +134,8 @@ def run_once(impl, args, context):
                 p99=harness.percentile(latencies, 0.99) if latencies else None,
                 zero=sampler.zero_moments,
                 back=max(0.0, seen_at - last_kill),
-                kills=len(kill_times),
+                kills_note="%d kills hit a live worker" % len(kill_times),
+                cpu=cpu / len(kill_times) if kill_times else None,
             )
             if len(spawns) < len(kill_times):
                 figures["spawn_note"] = "%d spawn events for %d kills" % (len(spawns), len(kill_times))
