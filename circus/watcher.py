@@ -526,7 +526,7 @@ class Watcher:
         """Count one failed start of slot ``wid``; True when ``max_retry`` says give up."""
         self._failed_starts += 1
         failures = self._slot_failures[wid] = self._slot_failures.get(wid, 0) + 1
-        if 0 <= self.max_retry <= self._failed_starts:
+        if self._gave_up():
             logger.error("%s: %d starts in a row failed (%s); stopping",
                          self.name, self._failed_starts, reason)
             return True
@@ -535,6 +535,10 @@ class Watcher:
                            "from %g s doubling up to %g s", self.name, wid, reason,
                            self._respawn_delay(wid), MAX_RESPAWN_DELAY)
         return False
+
+    def _gave_up(self):
+        """True once ``max_retry`` failed starts in a row happened (until a start)."""
+        return 0 <= self.max_retry <= self._failed_starts
 
     def _respawn_delay(self, wid):
         """How long slot ``wid`` waits before its next respawn (0: at once)."""
@@ -633,6 +637,9 @@ class Watcher:
 
     def _replace(self, process, exit_code):
         """Respawn the slot of ``process``, which circus did not ask to die."""
+        if self._gave_up():
+            self._release_wid(process.wid)  # the stop is on its way
+            return
         reason = self._failed_start_reason(process, exit_code)
         if reason is not None and self._count_failed_start(process.wid, reason):
             self._release_wid(process.wid)
