@@ -589,7 +589,7 @@ class Watcher:
     async def _spawn_processes(self):
         """Spawn until numprocesses run; returns the new pids (or None on a give-up)."""
         started = []
-        while self._missing() > 0:
+        while self._missing() > 0 and not self._gave_up():
             if started and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)
                 if self._missing() <= 0:
@@ -637,11 +637,9 @@ class Watcher:
 
     def _replace(self, process, exit_code):
         """Respawn the slot of ``process``, which circus did not ask to die."""
-        if self._gave_up():
-            self._release_wid(process.wid)  # the stop is on its way
-            return
         reason = self._failed_start_reason(process, exit_code)
-        if reason is not None and self._count_failed_start(process.wid, reason):
+        # Once given up, the first stop is on its way; another one is a no-op.
+        if self._gave_up() or (reason is not None and self._count_failed_start(process.wid, reason)):
             self._release_wid(process.wid)
             self._cancel_respawns()
             asyncio.ensure_future(self._locked(self._stop))
