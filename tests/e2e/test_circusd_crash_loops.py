@@ -213,43 +213,55 @@ def flapping_rounds(events):
     return found
 
 
-def test_between_a_flapping_stop_and_its_retry_no_process_of_the_watcher_is_spawned(circusd):
+FLAPPING = """
+    [watcher:crasher]
+    cmd = %s
+    max_retry = -1
+    autostart = false
+    %s
+
+    [plugin:flapping]
+    use = circus.plugins.flapping.Flapping
+    attempts = 2
+    retry_in = %s
+    max_retry = %d
+    """
+
+
+def flapping_events(circusd, watcher_keys, retry_in, max_retry):
+    """Start the crasher under Flapping; its ``(action, time)`` events until
+    ``max_retry + 1`` stops, then 2 s more (another retry would come)."""
     # max_retry = -1: the watcher never gives up by itself, the plugin decides.
     daemon = circusd()
-    daemon.write_ini("""
-        [watcher:crasher]
-        cmd = %s
-        max_retry = -1
-        autostart = false
-
-        [plugin:flapping]
-        use = circus.plugins.flapping.Flapping
-        attempts = 2
-        retry_in = 1
-        max_retry = 2
-        """ % python("import sys\nsys.exit(3)"), circus={"check_delay": 1, "debug": "true"})
+    daemon.write_ini(FLAPPING % (python("import sys\nsys.exit(3)"), watcher_keys, retry_in, max_retry),
+                     circus={"check_delay": 1, "debug": "true"})
     daemon.start()
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.linger = 0
     sub.setsockopt(zmq.SUBSCRIBE, b"watcher.crasher.")
     sub.connect(daemon.pubsub_endpoint)
     events = []
+
+    def receive(seconds, done=lambda: False):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not done():
+            if sub.poll(100):
+                topic, body = sub.recv_multipart()
+                events.append((topic.decode().rsplit(".", 1)[1], json.loads(body)["time"]))
+
     try:
         daemon.wait_log(r"circus-plugin\[\d+\] \[INFO\] Starting")
         until(lambda: call(daemon, "start", name="crasher")["status"] == "ok", 5)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and [a for a, _ in events].count("stop") < 3:
-            if sub.poll(100):
-                topic, body = sub.recv_multipart()
-                events.append((topic.decode().rsplit(".", 1)[1], json.loads(body)["time"]))
-        end = time.monotonic() + 2  # > retry_in: another retry would have come
-        while time.monotonic() < end:
-            if sub.poll(100):
-                topic, body = sub.recv_multipart()
-                events.append((topic.decode().rsplit(".", 1)[1], json.loads(body)["time"]))
+        receive(20, lambda: [a for a, _ in events].count("stop") > max_retry)
+        receive(2)
     finally:
         sub.close()
-    rounds = flapping_rounds(events)
+    assert status(daemon, "crasher") == "stopped"
+    return events
+
+
+def test_between_a_flapping_stop_and_its_retry_no_process_of_the_watcher_is_spawned(circusd):
+    rounds = flapping_rounds(flapping_events(circusd, "", retry_in=1, max_retry=2))
     assert len(rounds) == 4, rounds
     # The first round may have begun before the plugin subscribed; the
     # retries' rounds are exact: the plugin decides at the second death and
@@ -262,4 +274,15 @@ def test_between_a_flapping_stop_and_its_retry_no_process_of_the_watcher_is_spaw
         if number == 1:
             assert min(respawn) - decided >= 1 - 0.1, rounds
     assert rounds[3] == [], "spawned after the last flapping stop: %s" % rounds[3]
-    assert status(daemon, "crasher") == "stopped"
+
+
+def test_a_flapping_stop_decided_while_the_watcher_still_starts_keeps_its_retry(circusd):
+    # Two deaths while the start spaces its 3 spawns: the plugin stops the
+    # watcher before its start event, which must not cancel the retry.
+    events = flapping_events(circusd, "numprocesses = 3\n    warmup_delay = 0.3", retry_in=2, max_retry=1)
+    rounds = flapping_rounds(events)
+    assert len(rounds) == 3 and rounds[2] == [], rounds
+    first_stop = rounds[0][-1][1]
+    retry = [at for action, at in rounds[1] if action == "spawn"]
+    assert retry and min(retry) - first_stop >= 1.0, rounds
+    assert [action for action, _ in events].count("start") == 2, events
