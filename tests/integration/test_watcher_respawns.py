@@ -61,3 +61,17 @@ async def test_a_decrease_drops_the_respawns_that_wait_and_nothing_spawns_in_the
         assert watcher.status() == "active"
         assert await watcher.incr(1) == 1
         assert len(watcher.processes) == 1
+
+
+@async_test
+async def test_a_start_spaced_by_warmup_delay_ends_although_its_processes_die_at_once(tmp_path, tracker):
+    # Each death during the start is a slot waiting for its respawn, not one
+    # more process for the start to spawn: the start ends.
+    spec = {"name": "w", "cmd": python("import sys\nsys.exit(3)"), "numprocesses": 3,
+            "warmup_delay": 0.3, "max_retry": -1, "autostart": False}
+    async with running_arbiter(tmp_path, [spec]) as arbiter:
+        watcher = arbiter.get_watcher("w")
+        await asyncio.wait_for(watcher.start(), 10)
+        assert watcher.status() == "active"
+        await asyncio.wait_for(watcher.stop(), 10)
+        assert watcher.status() == "stopped"
