@@ -64,6 +64,14 @@ MAX_RESPAWN_DELAY = 5.0
 CHANGE_WAIT = 60.0
 
 
+def respawn_delay(failures):
+    """Seconds a slot waits before its respawn after ``failures`` failed starts in a row."""
+    if failures < 2:
+        return 0.0
+    # The exponent is bounded: with max_retry = -1 failures grow forever.
+    return min(FIRST_RESPAWN_DELAY * 2 ** min(failures - 2, 16), MAX_RESPAWN_DELAY)
+
+
 def describe_exit(code):
     if code is None:
         return "exited (status unknown)"
@@ -516,10 +524,6 @@ class Watcher:
         self._release_wid(wid)
         return None
 
-    def _retrying_forever(self):
-        """True when the last start failed and ``max_retry = -1`` says: again, later."""
-        return self.max_retry < 0 and self._failed_starts > 0
-
     # -- crash-loop protection ----------------------------------------------
 
     def _count_failed_start(self, wid, reason):
@@ -537,15 +541,13 @@ class Watcher:
         return False
 
     def _gave_up(self):
-        """True once ``max_retry`` failed starts in a row happened (until a start)."""
+        """True once ``max_retry`` failed starts in a row happened (until a start,
+        or a process that lives ``min_uptime``)."""
         return 0 <= self.max_retry <= self._failed_starts
 
     def _respawn_delay(self, wid):
         """How long slot ``wid`` waits before its next respawn (0: at once)."""
-        failures = self._slot_failures.get(wid, 0)
-        if failures < 2:
-            return 0.0
-        return min(FIRST_RESPAWN_DELAY * 2 ** (failures - 2), MAX_RESPAWN_DELAY)
+        return respawn_delay(self._slot_failures.get(wid, 0))
 
     def _started_well(self, process):
         """``process`` outlived min_uptime: its slot and the watcher start over."""
