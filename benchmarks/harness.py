@@ -523,6 +523,26 @@ def install_sigterm_as_interrupt():
     signal.signal(signal.SIGTERM, handler)
 
 
+def measure_each(only, measure):
+    """``{impl name: measure(impl, context)}`` for each implementation (see ``implementations``).
+
+    SIGTERM and Ctrl-C unwind every context manager (so every process started
+    is killed) and return None.
+    """
+    install_sigterm_as_interrupt()
+    context = zmq.Context()
+    results = {}
+    try:
+        for impl in implementations(only):
+            results[impl.name] = measure(impl, context)
+    except KeyboardInterrupt:
+        print("interrupted; every process started was killed", file=sys.stderr)
+        return None
+    finally:
+        context.term()
+    return results
+
+
 
 def add_set_option(parser):
     """``--set KEY=VALUE`` (repeatable): an extra ``[circus]`` line for every run."""

@@ -54,15 +54,26 @@ HOOKS_IGNORING_FAILURE = {
     "extended_stats",
 }
 
-# A process that dies younger than this is "quick": repeated quick deaths
-# slow the respawns down (doubling from 10 ms) instead of spinning the CPU.
-QUICK_DEATH = 1.0
+# Crash-loop protection, per slot (wid): from the second failed start in a row
+# of a slot, its respawns wait, doubling from 100 ms up to 5 s, instead of
+# spinning the CPU; the other slots are replaced at once. The first wait is
+# long enough for the flapping plugin, which decides on the second death, to
+# stop the watcher before that slot spawns again.
+FIRST_RESPAWN_DELAY = 0.1
 MAX_RESPAWN_DELAY = 5.0
 # How long a change waits for the one in progress, on top of 2 x graceful_timeout.
 CHANGE_WAIT = 60.0
 # After the old listener's queue is empty, the time an old process gets to
 # read the connections it has just accepted before it is told to stop.
 HANDOVER_SETTLE = 0.1
+
+
+def respawn_delay(failures):
+    """Seconds a slot waits before its respawn after ``failures`` failed starts in a row."""
+    if failures < 2:
+        return 0.0
+    # The exponent is bounded: with max_retry = -1 failures grow forever.
+    return min(FIRST_RESPAWN_DELAY * 2 ** min(failures - 2, 16), MAX_RESPAWN_DELAY)
 
 
 def describe_exit(code):
@@ -103,9 +114,10 @@ class Watcher:
         self.ignore_hook_failure = set(HOOKS_IGNORING_FAILURE)
         for hook_name, spec in (hooks or {}).items():
             self._set_hook(hook_name, spec)
-        self._spawn_failures = 0
-        self._quick_deaths = 0
-        self._respawn_task = None
+        self._failed_starts = 0  # in a row, across the watcher (see max_retry)
+        self._slot_failures = {}  # wid -> failed starts in a row of that slot
+        self._respawns = {}  # wid -> the task that will respawn that slot
+        self._uptime_timers = {}
         self._on_demand_fds = []
         self._age_timers = {}
         self._free_wids = []
@@ -543,45 +555,87 @@ class Watcher:
             for sock in fresh:
                 sock.close()
 
-    async def _spawn_process(self):
-        """Spawn one process, retrying fork/exec failures; None when it gave up.
+    async def _spawn_process(self, wid=None):
+        """Spawn one process in slot ``wid`` (default: the lowest free one).
 
-        With ``max_retry = -1`` one attempt is made here; when it fails,
-        ``_spawn_failures`` grows and the respawn task tries again later with
-        a growing delay, so that neither the start of the other watchers nor
-        a stop waits on a command that can never run.
+        A fork/exec failure is a failed start (see ``_count_failed_start``):
+        retried here after the slot's delay until ``max_retry`` failed starts
+        in a row; then None is returned and the caller stops the watcher.
+        With ``max_retry = -1`` one attempt is made here and the slot is
+        handed to a background respawn, so that neither the start of the
+        other watchers nor a stop waits on a command that can never run.
+        The ``wid`` given is this method's to use, hand on or release.
         """
+        wid = self._next_wid() if wid is None else wid
         if not self.call_hook("before_spawn"):
+            self._release_wid(wid)
             return None
-        wid = self._next_wid()
-        attempts = 1 + self.max_retry if self.max_retry >= 0 else 1
-        attempt = 0
-        while attempt < attempts:
-            attempt += 1
+        while True:
             try:
                 process = self._make_process(wid)
             except (OSError, ValueError, KeyError) as exc:
-                logger.error("%s: cannot spawn %r (attempt %d): %s",
-                             self.name, self.cmd, self._spawn_failures + attempt, exc)
-                if attempt < attempts:
-                    await asyncio.sleep(min(0.01 * 2 ** min(attempt, 10), MAX_RESPAWN_DELAY))
+                logger.error("%s: cannot spawn %r: %s", self.name, self.cmd, exc)
+                if self._count_failed_start(wid, "cannot spawn: %s" % exc):
+                    break
+                if self.max_retry < 0:
+                    self._respawn_later(wid)
+                    return None
+                await asyncio.sleep(self._respawn_delay(wid))
                 continue
-            self._spawn_failures = 0
             self._register(process)
             if not self.call_hook("after_spawn", pid=process.pid):
                 await self._kill_process(process, sig=signal.SIGKILL, graceful_timeout=0)
                 return None
             return process
         self._release_wid(wid)
-        if self.max_retry < 0:
-            self._spawn_failures += 1
-            return None
-        logger.error("%s: giving up spawning after %d attempts", self.name, attempt)
         return None
 
-    def _retrying_forever(self):
-        """True when the last spawn failed and ``max_retry = -1`` says: again, later."""
-        return self.max_retry < 0 and self._spawn_failures > 0
+    # -- crash-loop protection ----------------------------------------------
+
+    def _count_failed_start(self, wid, reason):
+        """Count one failed start of slot ``wid``; True when ``max_retry`` says give up."""
+        self._failed_starts += 1
+        failures = self._slot_failures[wid] = self._slot_failures.get(wid, 0) + 1
+        if self._gave_up():
+            logger.error("%s: %d starts in a row failed (%s); stopping",
+                         self.name, self._failed_starts, reason)
+            return True
+        if failures == 2:  # once per streak: the first respawn that waits
+            logger.warning("%s: wid %d keeps failing to start (%s); its respawns now wait, "
+                           "from %g s doubling up to %g s", self.name, wid, reason,
+                           self._respawn_delay(wid), MAX_RESPAWN_DELAY)
+        return False
+
+    def _gave_up(self):
+        """True once ``max_retry`` failed starts in a row happened (until a start,
+        or a process that lives ``min_uptime``)."""
+        return 0 <= self.max_retry <= self._failed_starts
+
+    def _respawn_delay(self, wid):
+        """How long slot ``wid`` waits before its next respawn (0: at once)."""
+        return respawn_delay(self._slot_failures.get(wid, 0))
+
+    def _started_well(self, process):
+        """``process`` outlived min_uptime: its slot and the watcher start over."""
+        self._uptime_timers.pop(process.pid, None)
+        if process.state is ProcessState.RUNNING:
+            self._failed_starts = 0
+            self._slot_failures.pop(process.wid, None)
+
+    def _failed_start_reason(self, process, exit_code):
+        """Why the end of ``process`` is a failed start, or None when it is not one.
+
+        A SIGKILL is not: no program sends it to itself when it fails to
+        start; an operator or the OOM killer does, and a storm of them must
+        not stop the watcher or slow its respawns down.
+        """
+        if process.age() >= self.min_uptime or exit_code == -signal.SIGKILL:
+            return None
+        if exit_code is not None and exit_code >= 0:
+            what = "exit status %d" % exit_code
+        else:
+            what = describe_exit(exit_code)
+        return "%s within %g s" % (what, self.min_uptime)
 
     def _register(self, process):
         self.processes[process.pid] = process
@@ -591,6 +645,9 @@ class Watcher:
             self._redirector.add_process(process)
         logger.info("%s[%d] started (wid %d)", self.name, process.pid, process.wid)
         self.notify_event("spawn", {"process_pid": process.pid, "time": process.started})
+        self._uptime_timers[process.pid] = asyncio.get_running_loop().call_later(
+            self.min_uptime, self._started_well, process
+        )
         if self.max_age > 0:
             delay = self.max_age + random.randint(0, max(self.max_age_variance, 0))
             self._age_timers[process.pid] = asyncio.get_running_loop().call_later(
@@ -600,22 +657,23 @@ class Watcher:
     async def _spawn_processes(self):
         """Spawn until numprocesses run; returns the new pids (or None on a give-up)."""
         started = []
-        missing = self.numprocesses - len(self._alive())
-        while missing > 0:
+        while self._missing() > 0 and not self._gave_up():
             if started and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)
-                missing = self.numprocesses - len(self._alive())
-                if missing <= 0:
+                if self._missing() <= 0:
                     break
+            pending = len(self._respawns)
             process = await self._spawn_process()
             if process is None:
-                if self._retrying_forever():
-                    self._schedule_respawn()
-                    return started
+                if len(self._respawns) > pending:
+                    continue  # that slot now retries in the background
                 return None
             started.append(process.pid)
-            missing -= 1
         return started
+
+    def _missing(self):
+        """Processes to spawn now: slots waiting for a respawn are not missing."""
+        return self.numprocesses - len(self._alive()) - len(self._respawns)
 
     # -- exits --------------------------------------------------------------
 
@@ -623,9 +681,10 @@ class Watcher:
         process = self.processes.get(pid)
         if process is None:
             return
-        timer = self._age_timers.pop(pid, None)
-        if timer is not None:
-            timer.cancel()
+        for timers in (self._age_timers, self._uptime_timers):
+            timer = timers.pop(pid, None)
+            if timer is not None:
+                timer.cancel()
         stopping = process.state is ProcessState.STOPPING
         process.exited(exit_code)
         if self._redirector is not None:
@@ -636,21 +695,29 @@ class Watcher:
             return  # the stopper reaps it
         log = logger.info if exit_code == 0 else logger.warning
         log("%s[%d] %s", self.name, pid, describe_exit(exit_code))
-        self._reap(process)
-        if process.age() < QUICK_DEATH:
-            self._quick_deaths += 1
-        else:
-            self._quick_deaths = 0
-        if self.state is not WatcherState.ACTIVE:
-            return
-        if self.respawn:
-            self._schedule_respawn()
-        elif not self.processes and not self.on_demand:
+        # A death during STARTING is replaced too, once the start is over.
+        respawning = self.respawn and self.state in (WatcherState.STARTING, WatcherState.ACTIVE)
+        self._reap(process, keep_wid=respawning)
+        if respawning:
+            self._replace(process, exit_code)
+        elif self.state is WatcherState.ACTIVE and not self.processes and not self.on_demand:
             asyncio.ensure_future(self._locked(self._stop))
 
-    def _reap(self, process):
+    def _replace(self, process, exit_code):
+        """Respawn the slot of ``process``, which circus did not ask to die."""
+        reason = self._failed_start_reason(process, exit_code)
+        # Once given up, the first stop is on its way; another one is a no-op.
+        if self._gave_up() or (reason is not None and self._count_failed_start(process.wid, reason)):
+            self._release_wid(process.wid)
+            self._cancel_respawns()
+            asyncio.ensure_future(self._locked(self._stop))
+            return
+        self._respawn_later(process.wid)
+
+    def _reap(self, process, keep_wid=False):
+        """Forget ``process``; with ``keep_wid`` its slot stays reserved for a respawn."""
         self.call_hook("before_reap", process_pid=process.pid, time=time.time())
-        if self.processes.pop(process.pid, None) is not None:
+        if self.processes.pop(process.pid, None) is not None and not keep_wid:
             self._release_wid(process.wid)
         self.notify_event(
             "reap",
@@ -664,22 +731,31 @@ class Watcher:
             process_status=process.status,
         )
 
-    def _schedule_respawn(self):
-        task = self._respawn_task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            return
-        delay = 0.0
-        failures = max(self._quick_deaths - 1, self._spawn_failures)
-        if failures > 0:
-            delay = min(0.01 * 2 ** (failures - 1), MAX_RESPAWN_DELAY)
-        self._respawn_task = asyncio.ensure_future(self._respawn_after(delay))
+    def _respawn_later(self, wid):
+        """Respawn slot ``wid`` (reserved, not free) at once or after its delay."""
+        delay = self._respawn_delay(wid)
+        self._respawns[wid] = asyncio.ensure_future(self._respawn(wid, delay))
 
-    async def _respawn_after(self, delay):
+    async def _respawn(self, wid, delay):
         if delay:
             await asyncio.sleep(delay)
         async with self.turn():
-            if self.state is WatcherState.ACTIVE:
-                await self._manage()
+            if self._respawns.get(wid) is not asyncio.current_task():
+                return  # cancelled by a stop or a decrease, which freed the wid
+            del self._respawns[wid]
+            if self.state is not WatcherState.ACTIVE or not self.respawn or self._missing() <= 0:
+                self._release_wid(wid)
+                return
+            if await self._spawn_process(wid) is None and wid not in self._respawns:
+                await self._stop()  # gave up (max_retry or a hook said no)
+
+    def _cancel_respawns(self, wids=None):
+        """Drop the pending respawns of ``wids`` (default: all) and free their slots."""
+        for wid in list(self._respawns if wids is None else wids):
+            task = self._respawns.pop(wid)
+            if task is not asyncio.current_task():
+                task.cancel()
+            self._release_wid(wid)
 
     def _recycle(self, process):
         self._age_timers.pop(process.pid, None)
@@ -769,29 +845,39 @@ class Watcher:
 
     # -- management ---------------------------------------------------------
 
-    async def _manage(self):
-        """Bring the number of running processes to numprocesses."""
+    async def _manage(self, spawn=True):
+        """Bring the number of running processes to numprocesses (only down, without ``spawn``).
+
+        Slots waiting for their respawn count as running: a decrease drops
+        their respawns first, and nothing here spawns in their place.
+        """
         alive = self._alive()
-        if len(alive) > self.numprocesses:
-            extra = sorted(alive)[: len(alive) - self.numprocesses]  # oldest go first
+        surplus = len(alive) + len(self._respawns) - self.numprocesses
+        if surplus > 0 and self._respawns:
+            dropped = sorted(self._respawns, reverse=True)[:surplus]
+            self._cancel_respawns(dropped)
+            surplus -= len(dropped)
+        if surplus > 0:
+            extra = sorted(alive)[:surplus]  # oldest go first
             await asyncio.gather(*(self._kill_process(p) for p in extra))
-        elif len(alive) < self.numprocesses:
+        elif spawn and self._missing() > 0:
             if await self._spawn_processes() is None and self.state is WatcherState.ACTIVE:
                 logger.error("%s: cannot keep its processes running, stopping it", self.name)
                 await self._stop()
 
     def needs_manage(self):
-        """True when an active watcher runs fewer or more processes than it should."""
-        return (
-            self.state is WatcherState.ACTIVE
-            and not self.changing.locked()
-            and len(self._alive()) != self.numprocesses
-        )
+        """True when an active watcher runs more processes than it should, or fewer
+        and replaces the processes that die (``respawn``)."""
+        if self.state is not WatcherState.ACTIVE or self.changing.locked():
+            return False
+        missing = self._missing()
+        return missing < 0 or (missing > 0 and self.respawn)
 
     async def manage_processes(self):
+        """The periodic check: with ``respawn = false`` it never spawns."""
         async with self.turn():
             if self.state is WatcherState.ACTIVE:
-                await self._manage()
+                await self._manage(spawn=self.respawn)
 
     # -- public changes -----------------------------------------------------
 
@@ -837,10 +923,10 @@ class Watcher:
             return {"started": [], "kept": []}
         self._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
         self._open_streams()
-        self._spawn_failures = 0
-        self._quick_deaths = 0
+        self._failed_starts = 0
+        self._slot_failures.clear()
         started = await self._spawn_processes()
-        if started is None or (self.numprocesses and not self.processes and not self._retrying_forever()):
+        if started is None or (self.numprocesses and not self.processes and not self._respawns):
             logger.error("%s: could not start its processes", self.name)
             await self._stop()
             return {"started": [], "kept": []}
@@ -864,8 +950,7 @@ class Watcher:
         self.call_hook("before_stop")
         # Never the task running this stop (a respawn that gave up): it would
         # cancel itself and leave the watcher stuck in STOPPING.
-        if self._respawn_task is not None and self._respawn_task is not asyncio.current_task():
-            self._respawn_task.cancel()
+        self._cancel_respawns()
         await asyncio.gather(*(self._kill_process(p) for p in list(self.processes.values())))
         self._close_streams()
         self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
@@ -1003,7 +1088,7 @@ class Watcher:
         """Stop one process gracefully; the watcher then replaces it."""
         await self._kill_process(process, sig=stop_signal, graceful_timeout=graceful_timeout)
         if self.state is WatcherState.ACTIVE and self.respawn:
-            self._schedule_respawn()
+            await self.manage_processes()
 
     async def kill_processes(self, stop_signal=None, graceful_timeout=None):
         await asyncio.gather(
@@ -1041,7 +1126,13 @@ class Watcher:
         return {pid: self.process_info(pid, extended) for pid in self.pids}
 
     def process_info(self, pid, extended=False):
-        info = self.processes[pid].info()
+        """psutil figures of one process, with ``respawn_delay``: the seconds the
+        latest respawn of its slot (wid) waited, 0 unless the slot keeps failing
+        to start."""
+        process = self.processes[pid]
+        info = process.info()
+        if isinstance(info, dict):
+            info["respawn_delay"] = self._respawn_delay(process.wid)
         if extended and isinstance(info, dict):
             # A failing extended_stats hook is reported as hook_failure; the
             # figures already gathered are still returned.

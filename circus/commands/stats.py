@@ -47,7 +47,8 @@ class Stats(Command):
 
     For every process: pid, command, user, nice value, resident and virtual
     memory, CPU and memory percentages, CPU time, age, and the same for its
-    children.
+    children; then its ``wid`` and ``respawn_delay``, the seconds the latest
+    respawn of that slot waited (0 unless the slot keeps failing to start).
 
     ZMQ message
     -----------

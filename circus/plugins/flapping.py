@@ -30,6 +30,7 @@ class _Track:
         self.tries = 0  # consecutive flapping stops
         self.killed = set()  # pids circus is stopping on purpose
         self.held = False  # stopped by us: deaths are not counted until a start
+        self.stopping = False  # our stop is sent and its stop event not seen yet
         self.retry = None  # the pending start, a tornado timeout handle
 
 
@@ -78,7 +79,9 @@ class Flapping(CircusPlugin):
 
     def _on_start(self, watcher, msg):
         track = self.tracks.get(watcher)
-        if track is None:
+        if track is None or track.stopping:
+            # A start that was still in progress when we decided: our stop,
+            # queued behind it, comes next; keep the retry.
             return
         if track.retry is not None:
             # Someone started it before our retry: theirs wins.
@@ -92,6 +95,7 @@ class Flapping(CircusPlugin):
         if track is not None:
             track.killed.clear()
             track.deaths = []
+            track.stopping = False
 
     def _on_updated(self, watcher, msg):
         track = self.tracks.get(watcher)
@@ -149,6 +153,7 @@ class Flapping(CircusPlugin):
 
     def _hold(self, watcher, track):
         track.held = True
+        track.stopping = True
         self.cast("stop", name=watcher)
 
     def _retry(self, watcher):
