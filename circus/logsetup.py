@@ -106,7 +106,10 @@ def _make_handler(output: str) -> Tuple[logging.Handler, str]:
         )
         return handler, SYSLOG_DATE_FMT
     # Python opens files close-on-exec, so children never inherit the log.
-    return logging.handlers.WatchedFileHandler(output), LOG_DATE_FMT
+    try:
+        return logging.handlers.WatchedFileHandler(output), LOG_DATE_FMT
+    except OSError as exc:
+        raise ValueError("cannot open the log output %r: %s" % (output, exc.strerror or exc)) from None
 
 
 def _load_config_file(path: str) -> None:
@@ -156,7 +159,8 @@ def configure_logger(
     ``syslog://`` URL (see :func:`parse_syslog_url`). ``name`` is the
     program name shown in each line (default ``circus``).
 
-    Raises ValueError for an unknown level, syslog facility or config file.
+    Raises ValueError for an unknown level, syslog facility or config file,
+    or a log file that cannot be opened (a missing directory).
     """
     numeric_level = to_level(level)
     if loggerconfig and loggerconfig != "default":

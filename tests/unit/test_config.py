@@ -122,11 +122,11 @@ def test_sockets_are_lower_cased_and_their_umask_is_octal(tmp_path):
         host = 127.0.0.1
         port = 0
         umask = 077
-        family = af_unix
+        family = af_inet6
         replace = true
         """)
     assert config["sockets"] == [
-        {"name": "web", "host": "127.0.0.1", "port": 0, "umask": 0o77, "family": "AF_UNIX", "replace": True}
+        {"name": "web", "host": "127.0.0.1", "port": 0, "umask": 0o77, "family": "AF_INET6", "replace": True}
     ]
 
 

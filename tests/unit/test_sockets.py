@@ -363,3 +363,17 @@ def test_circus_sockets_refuses_a_duplicate_name(sockets):
     group = CircusSockets([first])
     with pytest.raises(ValueError, match="socket 'web' is defined twice"):
         group.add(second)
+
+
+@pytest.mark.parametrize("family", ["AF_UNIX", "af_unix", socket.AF_UNIX])
+def test_a_unix_socket_without_a_path_is_refused_before_any_socket_exists(family, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="'web': family = AF_UNIX needs a path"):
+        CircusSocket(name="web", family=family)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_socket_the_kernel_refuses_to_create_is_an_oserror_naming_it():
+    with pytest.raises(OSError, match=r"'web': cannot create the socket \(AF_INET, SOCK_RAW, proto 0\)") as info:
+        CircusSocket(name="web", port=0, type="SOCK_RAW")
+    assert info.value.errno == errno.EPROTONOSUPPORT
