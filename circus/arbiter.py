@@ -338,7 +338,7 @@ class Arbiter:
 
     def _on_stop_signal(self, sig):
         logger.info("got %s, stopping", signal.Signals(sig).name)
-        asyncio.ensure_future(self.stop())
+        self.stop()
 
     def _on_hup(self):
         logger.info("got SIGHUP, reloading the configuration")
@@ -390,8 +390,52 @@ class Arbiter:
         for priority in sorted(groups):
             await asyncio.gather(*(w.stop() for w in groups[priority]))
 
-    async def stop(self):
-        """Stop every watcher, close everything, end :meth:`start`."""
+    def stop(self):
+        """Stop every watcher, close everything, end :meth:`start`; callable from anywhere.
+
+        * On the arbiter's own loop (a command, a hook, a callback, a Python
+          signal handler interrupting the loop) it returns the stopping task:
+          await it to wait for the end; unawaited it still runs.
+        * In another thread while the arbiter runs, it blocks until
+          everything is stopped (or, in a thread running its own event loop,
+          returns an awaitable of that).
+        * When the arbiter does not run, as in the ``finally`` after a
+          blocking :meth:`start` returned, it does nothing and returns None
+          (an already finished awaitable inside a running loop).
+        """
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self._running_loop()
+        if running is not None and (loop is None or running is loop):
+            task = running.create_task(self.shutdown())
+            # A Python signal handler may have interrupted the loop's select:
+            # a threadsafe call writes to its self-pipe and wakes it up.
+            running.call_soon_threadsafe(_nothing)
+            return task
+        if loop is None:
+            return None
+        future = asyncio.run_coroutine_threadsafe(self.shutdown(), loop)
+        if running is not None:
+            return asyncio.wrap_future(future)
+        future.result()
+        return None
+
+    def _running_loop(self):
+        """The asyncio loop the arbiter runs on, None when it does not run."""
+        loop = self.loop if self._running else None
+        loop = getattr(loop, "asyncio_loop", loop)  # a tornado IOLoop given to the constructor
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return None
+        return loop
+
+    async def shutdown(self):
+        """What :meth:`stop` does, in the calling task, on the arbiter's loop.
+
+        For code that awaits the end where it runs: the controller answers
+        ``quit --waiting`` from the task of that request.
+        """
         if not self._running or self._stopping:
             return
         self._stopping = True
@@ -469,7 +513,7 @@ class Arbiter:
         """Stop and start every watcher; inside circusd, rebuild from the config file."""
         if inside_circusd:
             self._restarting = True
-            await self.stop()
+            await self.shutdown()
             return
         async with self._changing:
             await self.stop_watchers()
@@ -742,6 +786,10 @@ def _bind(sock, endpoint, what):
         raise OSError("cannot bind the %s endpoint %s: %s" % (what, endpoint, exc)) from None
 
 
+def _nothing():
+    """A no-op callback, scheduled only to wake a loop up."""
+
+
 def _loop_running():
     try:
         asyncio.get_running_loop()
@@ -761,7 +809,6 @@ class ThreadedArbiter(Arbiter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._thread = None
-        self._thread_loop = None
         self._ready = threading.Event()
         self._error = None
 
@@ -777,7 +824,6 @@ class ThreadedArbiter(Arbiter):
         asyncio.run(self._thread_run(cb))
 
     async def _thread_run(self, cb):
-        self._thread_loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         try:
             await self._start(cb)
@@ -790,15 +836,11 @@ class ThreadedArbiter(Arbiter):
         await self._stopped.wait()
 
     def stop(self):
-        """Stop from any thread; on the arbiter's own loop (a ``quit`` command) a coroutine."""
-        if _loop_running() and asyncio.get_running_loop() is self._thread_loop:
-            return Arbiter.stop(self)
-        if self._thread is None or self._thread_loop is None or not self._thread.is_alive():
-            return None
-        future = asyncio.run_coroutine_threadsafe(Arbiter.stop(self), self._thread_loop)
-        future.result()
-        self._thread.join()
-        return None
+        """As :meth:`Arbiter.stop`; from another thread, also wait for the thread to end."""
+        outcome = super().stop()
+        if outcome is None and threading.current_thread() is not self._thread:
+            self.join()
+        return outcome
 
     def join(self, timeout=None):
         if self._thread is not None:
