@@ -23,6 +23,9 @@ from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_SUB
 from circus.commands import get_commands
 from circus.exc import ArgumentError, CallError
 
+#: The package version, as code written for Circus imports it from here.
+VERSION = __version__
+
 USAGE = "circusctl [options] command [args]"
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_ERROR_REPLY = 0, 1, 2, 3
