@@ -300,6 +300,7 @@ _circus("loglevel", _loglevel, _loglevel, "info", "One of critical, error, warni
 _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://host[:port]?facility (--log-output wins).")
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
 _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: prefix@fqdn.")
+_circus("stream_backend", _text, _str, "thread", "Accepted for compatibility and ignored: streams always run in a writer thread.", Live.NONE)
 
 
 def _watcher(name, convert, check, default, doc, live, prefix=False):
