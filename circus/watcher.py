@@ -626,13 +626,21 @@ class Watcher:
         catches up; it is here for code written for Circus, which polled.
         """
         for pid in list(self.processes):
+            self.reap_process(pid)
+
+    def reap_process(self, pid, status=None):
+        """Reap process ``pid`` of this watcher if it exited; ``status`` is a waitpid status already taken."""
+        if pid not in self.processes:
+            return
+        if status is None:
             try:
                 reaped, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                continue  # reaped already: its exit is being reported
-            if reaped == pid:
-                self.arbiter.child_watcher.forget(pid)
-                self._on_exit(pid, decode_wait_status(status))
+                return  # reaped already: its exit is being reported
+            if reaped != pid:
+                return  # still running
+        self.arbiter.child_watcher.forget(pid)
+        self._on_exit(pid, decode_wait_status(status))
 
     async def reap_and_manage_processes(self):
         """:meth:`reap_processes`, then :meth:`manage_processes`."""
