@@ -1,5 +1,6 @@
 """Bad input to circusd, circusctl and circus-top: one clear line, exit 1, nothing bound."""
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,24 @@ def test_circusd_refuses_a_log_output_option_in_a_missing_directory(circusd, wor
     target = daemon.dir / "missing" / "circus.log"
     rc, out, err = daemon.run("--log-output", target)
     assert_one_line_error(rc, out, err, str(target))
+    assert _left_in(daemon.dir) == []
+    assert workers.reports("good") == []
+
+
+@pytest.mark.parametrize("kind", ["json", "ini"])
+def test_circusd_refuses_a_logger_config_whose_file_handler_cannot_open(kind, circusd, workers, tmp_path):
+    daemon = circusd(directory=tmp_path / "circusd")
+    target = tmp_path / "missing" / "circus.log"
+    config = tmp_path / ("logging." + kind)
+    if kind == "json":
+        config.write_text(json.dumps({"version": 1, "root": {"handlers": ["f"]}, "handlers": {
+            "f": {"class": "logging.FileHandler", "filename": str(target)}}}))
+    else:
+        config.write_text("[loggers]\nkeys=root\n[handlers]\nkeys=f\n[formatters]\nkeys=\n"
+                          "[logger_root]\nhandlers=f\n[handler_f]\nclass=FileHandler\nargs=(%r,)\n" % str(target))
+    daemon.write_ini("[watcher:good]\ncmd = %s\n" % workers.cmd("good"), circus={"loggerconfig": config})
+    rc, out, err = daemon.run()
+    assert_one_line_error(rc, out, err, str(config), str(target), "No such file")
     assert _left_in(daemon.dir) == []
     assert workers.reports("good") == []
 
