@@ -252,12 +252,22 @@ class Process:
         return RUNNING
 
     def is_alive(self):
-        return self.state is not ProcessState.EXITED
+        return self.poll() is None and self.state is not ProcessState.EXITED
 
     def returncode(self):
         return self.exit_code
 
     def poll(self):
+        """The exit code once the process was reaped, else None.
+
+        A watcher's process is reaped by the arbiter's child watcher; one
+        made on its own (``Process('top')``) is reaped here, so that
+        polling it leaves no zombie.
+        """
+        if self.exit_code is None and self.watcher is None and self._popen is not None:
+            code = self._popen.poll()
+            if code is not None:
+                self.exited(code)
         return self.exit_code
 
     def age(self):

@@ -67,3 +67,15 @@ def test_circus_commands_base_command_is_the_command_class():
     from circus.commands.base import Command as BaseCommand
 
     assert BaseCommand is Command and "base" not in get_commands()
+
+
+def test_a_process_made_on_its_own_is_reaped_by_poll(tracker):
+    import psutil
+
+    from helpers import until
+
+    process = Process("true")
+    until(lambda: process.poll() is not None, what="the process to exit and be reaped")
+    assert process.poll() == 0 and not process.is_alive()
+    assert not psutil.pid_exists(process.pid)
+    assert process.info() == "No such process (stopped?)"
