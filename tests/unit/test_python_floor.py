@@ -7,17 +7,21 @@ import runpy
 import shutil
 import subprocess
 import sys
+import types
 
 import pytest
-import setuptools
 
 import circus
 from helpers import REPO_ROOT
 
 
 def _setup_keywords(monkeypatch):
+    """What setup.py passes to setuptools.setup() (setuptools need not be installed)."""
     captured = {}
-    monkeypatch.setattr(setuptools, "setup", lambda **kw: captured.update(kw))
+    fake = types.ModuleType("setuptools")
+    fake.setup = lambda **kw: captured.update(kw)
+    fake.find_packages = lambda **kw: []
+    monkeypatch.setitem(sys.modules, "setuptools", fake)
     monkeypatch.chdir(REPO_ROOT)
     runpy.run_path(str(REPO_ROOT / "setup.py"))
     return captured
