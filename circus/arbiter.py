@@ -107,6 +107,7 @@ class Arbiter:
         self._pidfile = None
         self._changing = None
         self._stopped = None
+        self._started = None  # set when a start ends, however it ends
         self._running = False
         self._stopping = False
         self._restarting = False
@@ -273,6 +274,16 @@ class Arbiter:
         return self._restarting
 
     async def _start(self, cb=None):
+        self._started = asyncio.Event()
+        try:
+            await self._start_all(cb)
+        finally:
+            self._started.set()
+
+    def _starting(self):
+        return self._started is not None and not self._started.is_set()
+
+    async def _start_all(self, cb=None):
         loop = self.loop = asyncio.get_running_loop()
         if self._stopped is None:
             self._stopped = asyncio.Event()
@@ -424,7 +435,7 @@ class Arbiter:
 
     def _running_loop(self):
         """The asyncio loop the arbiter runs on, None when it does not run."""
-        loop = self.loop if self._running else None
+        loop = self.loop if self._running or self._starting() else None
         loop = getattr(loop, "asyncio_loop", loop)  # a tornado IOLoop given to the constructor
         if loop is None or loop.is_closed() or not loop.is_running():
             return None
@@ -434,10 +445,18 @@ class Arbiter:
         """What :meth:`stop` does, in the calling task, on the arbiter's loop.
 
         For code that awaits the end where it runs: the controller answers
-        ``quit --waiting`` from the task of that request.
+        ``quit --waiting`` from the task of that request. During a start,
+        nothing more is started and the stop follows once the start ended.
         """
-        if not self._running or self._stopping:
+        if self._stopping:
             return
+        if not self._running:
+            if not self._starting():
+                return
+            self._stopping = True
+            await self._started.wait()
+            if not self._running:
+                return  # the start failed: what it had started is stopped already
         self._stopping = True
         async with self._changing:
             await self._shutdown()

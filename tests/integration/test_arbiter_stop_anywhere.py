@@ -1,10 +1,20 @@
 """Arbiter.stop() from the arbiter's loop, from another thread, from another loop, and after the end."""
 
 import asyncio
+import sys
 import threading
 
 from circus import get_arbiter
 from helpers import async_test, ipc_endpoints, live_pids, pid_alive, running_arbiter, until, until_async
+
+
+def _stack(thread):
+    """The function names on ``thread``'s stack, innermost first."""
+    frame, names = sys._current_frames().get(thread.ident), []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
 
 
 @async_test
@@ -52,3 +62,41 @@ def test_a_blocking_start_ends_when_another_thread_stops_it_and_a_later_stop_doe
         thread.join(15)
     assert outcome == {"restart": False}
     assert arbiter.stop() is None
+
+
+def test_a_stop_from_another_thread_while_the_arbiter_is_still_binding_ends_it_once_started(
+        tmp_path, workers, tracker):
+    from circus.sockets import CircusSocket
+
+    binding, release = threading.Event(), threading.Event()
+
+    class SlowSocket(CircusSocket):
+        """Holds the start inside the binding of the sockets until the test says so."""
+
+        def bind_and_listen(self):
+            binding.set()
+            release.wait(10)
+            super().bind_and_listen()
+
+    arbiter = get_arbiter([{"name": "w", "cmd": workers.cmd("w")}],
+                          sockets=[SlowSocket(name="slow", host="127.0.0.1", port=0)], **ipc_endpoints(tmp_path))
+    outcome = {}
+    starter = threading.Thread(target=lambda: outcome.update(restart=arbiter.start()))
+    stopper = threading.Thread(target=lambda: outcome.update(stop=arbiter.stop()))
+    starter.start()
+    try:
+        assert binding.wait(10)
+        stopper.start()
+        until(lambda: not stopper.is_alive() or "result" in _stack(stopper),
+              what="the stop to wait for its result (or to return)")
+        release.set()
+        stopper.join(15)
+        starter.join(15)
+        assert not stopper.is_alive() and not starter.is_alive(), "the stop was lost: the arbiter still runs"
+        assert outcome == {"stop": None, "restart": False}
+        assert not arbiter.running
+    finally:
+        release.set()
+        if starter.is_alive():
+            arbiter.stop()
+            starter.join(15)
