@@ -8,19 +8,20 @@ from setuptools import find_packages, setup
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def read_version():
-    """``version_info = (0, 19, 0)`` in circus/__init__.py -> ``'0.19.0'``.
+def read_dotted(name):
+    """``name = (0, 19, 0)`` in circus/__init__.py -> ``'0.19.0'``.
 
-    Parsed, not imported: the package's dependencies may not be installed yet.
+    Parsed, not imported: the package's dependencies may not be installed
+    yet, and an older Python refuses to import it.
     """
     with open(os.path.join(HERE, "circus", "__init__.py")) as f:
         tree = ast.parse(f.read())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "version_info" for t in node.targets
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
         ):
             return ".".join(str(part) for part in ast.literal_eval(node.value))
-    raise RuntimeError("version_info not found in circus/__init__.py")
+    raise RuntimeError("%s not found in circus/__init__.py" % name)
 
 
 def read_readme():
@@ -30,13 +31,13 @@ def read_readme():
 
 setup(
     name="circus",
-    version=read_version(),
+    version=read_dotted("version_info"),
     description="A process and socket supervisor",
     long_description=read_readme(),
     long_description_content_type="text/x-rst",
     packages=find_packages(include=["circus", "circus.*"]),
     package_data={"circus.web": ["templates/*.html", "static/*.js", "static/*.css"]},
-    python_requires=">=3.9",
+    python_requires=">=" + read_dotted("python_requires"),
     install_requires=[
         "pyzmq",
         "tornado>=6",
@@ -64,6 +65,10 @@ setup(
         "Intended Audience :: System Administrators",
         "Operating System :: POSIX :: Linux",
         "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
         "Topic :: System :: Monitoring",
     ],
 )

@@ -1,9 +1,20 @@
 """circus: a process and socket supervisor."""
 
 import logging
+import sys
 
 version_info = (0, 19, 0)
 __version__ = ".".join(str(part) for part in version_info)
+
+# The oldest Python circus runs on (asyncio.timeout, PEP 604 unions at run
+# time); setup.py reads it for python_requires.
+python_requires = (3, 11)
+
+if sys.version_info < python_requires:
+    raise ImportError(
+        "circus %s needs Python %s or later; this is Python %s"
+        % (__version__, ".".join(map(str, python_requires)), sys.version.split()[0])
+    )
 
 logger = logging.getLogger("circus")
 

@@ -109,6 +109,7 @@ class Arbiter:
         self._pidfile = None
         self._changing = None
         self._stopped = None
+        self._started = None  # set when a start ends, however it ends
         self._running = False
         self._stopping = False
         self._check_task = None
@@ -273,6 +274,16 @@ class Arbiter:
         await self._stopped.wait()
 
     async def _start(self, cb=None):
+        self._started = asyncio.Event()
+        try:
+            await self._start_all(cb)
+        finally:
+            self._started.set()
+
+    def _starting(self):
+        return self._started is not None and not self._started.is_set()
+
+    async def _start_all(self, cb=None):
         loop = self.loop = asyncio.get_running_loop()
         if self._stopped is None:
             self._stopped = asyncio.Event()
@@ -339,7 +350,7 @@ class Arbiter:
 
     def _on_stop_signal(self, sig):
         logger.info("got %s, stopping", signal.Signals(sig).name)
-        asyncio.ensure_future(self.stop())
+        self.stop()
 
     def _on_hup(self):
         logger.info("got SIGHUP, reloading the configuration")
@@ -391,10 +402,62 @@ class Arbiter:
         for priority in sorted(groups):
             await asyncio.gather(*(w.stop() for w in groups[priority]))
 
-    async def stop(self):
-        """Stop every watcher, close everything, end :meth:`start`."""
-        if not self._running or self._stopping:
+    def stop(self):
+        """Stop every watcher, close everything, end :meth:`start`; callable from anywhere.
+
+        * On the arbiter's own loop (a command, a hook, a callback, a Python
+          signal handler interrupting the loop) it returns the stopping task:
+          await it to wait for the end; unawaited it still runs.
+        * In another thread while the arbiter runs, it blocks until
+          everything is stopped (or, in a thread running its own event loop,
+          returns an awaitable of that).
+        * When the arbiter does not run, as in the ``finally`` after a
+          blocking :meth:`start` returned, it does nothing and returns None
+          (an already finished awaitable inside a running loop).
+        """
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self._running_loop()
+        if running is not None and (loop is None or running is loop):
+            task = running.create_task(self.shutdown())
+            # A Python signal handler may have interrupted the loop's select:
+            # a threadsafe call writes to its self-pipe and wakes it up.
+            running.call_soon_threadsafe(_nothing)
+            return task
+        if loop is None:
+            return None
+        future = asyncio.run_coroutine_threadsafe(self.shutdown(), loop)
+        if running is not None:
+            return asyncio.wrap_future(future)
+        future.result()
+        return None
+
+    def _running_loop(self):
+        """The asyncio loop the arbiter runs on, None when it does not run."""
+        loop = self.loop if self._running or self._starting() else None
+        loop = getattr(loop, "asyncio_loop", loop)  # a tornado IOLoop given to the constructor
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return None
+        return loop
+
+    async def shutdown(self):
+        """What :meth:`stop` does, in the calling task, on the arbiter's loop.
+
+        For code that awaits the end where it runs: the controller answers
+        ``quit --waiting`` from the task of that request. During a start,
+        nothing more is started and the stop follows once the start ended.
+        """
+        if self._stopping:
             return
+        if not self._running:
+            if not self._starting():
+                return
+            self._stopping = True
+            await self._started.wait()
+            if not self._running:
+                return  # the start failed: what it had started is stopped already
         self._stopping = True
         async with self._changing:
             await self._shutdown()
@@ -757,6 +820,10 @@ def _bind(sock, endpoint, what):
         raise OSError("cannot bind the %s endpoint %s: %s" % (what, endpoint, exc)) from None
 
 
+def _nothing():
+    """A no-op callback, scheduled only to wake a loop up."""
+
+
 def _loop_running():
     try:
         asyncio.get_running_loop()
@@ -776,7 +843,6 @@ class ThreadedArbiter(Arbiter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._thread = None
-        self._thread_loop = None
         self._ready = threading.Event()
         self._error = None
 
@@ -792,7 +858,6 @@ class ThreadedArbiter(Arbiter):
         asyncio.run(self._thread_run(cb))
 
     async def _thread_run(self, cb):
-        self._thread_loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         try:
             await self._start(cb)
@@ -805,15 +870,11 @@ class ThreadedArbiter(Arbiter):
         await self._stopped.wait()
 
     def stop(self):
-        """Stop from any thread; on the arbiter's own loop (a ``quit`` command) a coroutine."""
-        if _loop_running() and asyncio.get_running_loop() is self._thread_loop:
-            return Arbiter.stop(self)
-        if self._thread is None or self._thread_loop is None or not self._thread.is_alive():
-            return None
-        future = asyncio.run_coroutine_threadsafe(Arbiter.stop(self), self._thread_loop)
-        future.result()
-        self._thread.join()
-        return None
+        """As :meth:`Arbiter.stop`; from another thread, also wait for the thread to end."""
+        outcome = super().stop()
+        if outcome is None and threading.current_thread() is not self._thread:
+            self.join()
+        return outcome
 
     def join(self, timeout=None):
         if self._thread is not None:

@@ -23,6 +23,9 @@ from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_SUB
 from circus.commands import get_commands
 from circus.exc import ArgumentError, CallError
 
+#: The package version, as code written for Circus imports it from here.
+VERSION = __version__
+
 USAGE = "circusctl [options] command [args]"
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_ERROR_REPLY = 0, 1, 2, 3
@@ -178,26 +181,18 @@ def call(options, msg):
 
 def listen(topics, options):
     """Print circusd's events as they arrive, until interrupted."""
-    import zmq
-
-    from circus.client import connect
+    from circus.consumer import CircusConsumer
 
     endpoint = options.get("endpoint") or DEFAULT_ENDPOINT_SUB
-    sub = zmq.Context.instance().socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    try:
-        connect(sub, endpoint, options.get("ssh"), options.get("ssh_keyfile"))
-        for topic in topics:
-            sub.setsockopt(zmq.SUBSCRIBE, topic.encode("utf8"))
-        while True:
-            frames = sub.recv_multipart()
-            topic, body = frames[0], frames[-1]
-            print("%s: %s" % (topic.decode("utf8", "replace"), body.decode("utf8", "replace")))
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        sub.close()
+    with CircusConsumer(topics, endpoint=endpoint, ssh_server=options.get("ssh"),
+                        ssh_keyfile=options.get("ssh_keyfile")) as events:
+        try:
+            for topic, body in events:
+                print("%s: %s" % (topic.decode("utf8", "replace"), body.decode("utf8", "replace")))
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
 
 
 def run(command, args, flags, options):

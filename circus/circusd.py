@@ -123,7 +123,7 @@ def run(args, cfg, notify):
 
     try:
         arbiter = Arbiter.from_config(cfg)
-    except (ValueError, KeyError, ImportError) as exc:
+    except (ValueError, KeyError, ImportError, OSError) as exc:
         fail(str(exc), notify)
     if args.pidfile:
         arbiter.pidfile = args.pidfile

@@ -86,9 +86,15 @@ def connect(socket, endpoint, ssh_server=None, ssh_keyfile=None):
     """Connect ``socket`` to ``endpoint``, through an ssh tunnel if ``ssh_server``.
 
     The tunnel needs paramiko or pexpect; without either a CallError says so.
+    A malformed endpoint (``foo``) is a CallError naming it.
     """
     if ssh_server is None:
-        socket.connect(endpoint)
+        try:
+            socket.connect(endpoint)
+        except zmq.ZMQError as exc:
+            raise CallError(
+                "invalid endpoint %r: %s (expected tcp://HOST:PORT or ipc://PATH)" % (endpoint, zmq.strerror(exc.errno))
+            ) from None
         return
     if not any(importlib.util.find_spec(m) for m in ("paramiko", "pexpect")):
         raise CallError(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from circus import options
 from circus.exc import ConfigError
+from circus.sockets import check_address
 from circus.substitute import parse_env_dict, replace_gnu_args
 
 logger = logging.getLogger("circus.config")
@@ -231,6 +232,10 @@ def _socket_section(section, name, environ):
             logger.warning("%s [%s] %s: unknown key, ignored", section.items[key][1], section.title, key)
             continue
         config[key] = _convert(section, row, key, value)
+    try:
+        check_address(config["name"], config.get("family"), config.get("path"))
+    except ValueError as exc:
+        raise section.error(str(exc), "family") from None
     return config
 
 

@@ -8,6 +8,7 @@ hands the whole setup to a logging config file. Log lines look like::
 
 from __future__ import annotations
 
+import configparser
 import json
 import logging
 import logging.config
@@ -106,34 +107,61 @@ def _make_handler(output: str) -> Tuple[logging.Handler, str]:
         )
         return handler, SYSLOG_DATE_FMT
     # Python opens files close-on-exec, so children never inherit the log.
-    return logging.handlers.WatchedFileHandler(output), LOG_DATE_FMT
+    try:
+        return logging.handlers.WatchedFileHandler(output), LOG_DATE_FMT
+    except OSError as exc:
+        raise ValueError("cannot open the log output %r: %s" % (output, exc.strerror or exc)) from None
+
+
+_INI_EXTENSIONS = (".ini", ".cfg", ".conf")
+_YAML_EXTENSIONS = (".yaml", ".yml")
 
 
 def _load_config_file(path: str) -> None:
-    """Configure logging from an ``.ini``, ``.json`` or ``.yaml`` file."""
+    """Configure logging from an ``.ini``, ``.json`` or ``.yaml`` file.
+
+    Any failure (a syntax error, a handler whose file cannot be opened) is
+    a ValueError naming the file and the cause.
+    """
     if not os.path.isfile(path):
         raise ValueError("logger config %r does not exist or is not a file" % path)
     ext = os.path.splitext(path)[1].lower()
-    if ext in (".ini", ".cfg", ".conf"):
-        logging.config.fileConfig(path, disable_existing_loggers=False)
-        return
-    if ext == ".json":
-        with open(path) as f:
-            config = json.load(f)
-    elif ext in (".yaml", ".yml"):
+    if ext not in _INI_EXTENSIONS + (".json",) + _YAML_EXTENSIONS:
+        raise ValueError("logger config %r: unknown extension; use .ini, .json or .yaml" % path)
+    if ext in _YAML_EXTENSIONS:
         try:
-            import yaml  # type: ignore[import-untyped]
+            import yaml  # type: ignore[import-untyped]  # noqa: F401
         except ImportError:
             raise ValueError(
                 "logger config %r is YAML but PyYAML is not installed; "
                 "pip install pyyaml, or use a .ini or .json file" % path
             ) from None
-        with open(path) as f:
+    try:
+        _apply_config_file(path, ext)
+    except (ValueError, TypeError, KeyError, AttributeError, ImportError, OSError, configparser.Error) as exc:
+        raise ValueError("logger config %r: %s" % (path, _with_cause(exc))) from None
+
+
+def _with_cause(exc: BaseException) -> str:
+    """``str(exc)``, followed by what caused it (logging.config wraps the real error)."""
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    return "%s: %s" % (text, cause) if cause is not None else text
+
+
+def _apply_config_file(path: str, ext: str) -> None:
+    if ext in _INI_EXTENSIONS:
+        logging.config.fileConfig(path, disable_existing_loggers=False)
+        return
+    with open(path) as f:
+        if ext == ".json":
+            config = json.load(f)
+        else:
+            import yaml  # type: ignore[import-untyped]
+
             config = yaml.safe_load(f)
-    else:
-        raise ValueError("logger config %r: unknown extension; use .ini, .json or .yaml" % path)
     if not isinstance(config, dict):
-        raise ValueError("logger config %r does not hold a mapping" % path)
+        raise ValueError("it does not hold a mapping")
     # Loggers created before this call (circus.*) must keep working.
     config.setdefault("disable_existing_loggers", False)
     logging.config.dictConfig(config)
@@ -156,7 +184,8 @@ def configure_logger(
     ``syslog://`` URL (see :func:`parse_syslog_url`). ``name`` is the
     program name shown in each line (default ``circus``).
 
-    Raises ValueError for an unknown level, syslog facility or config file.
+    Raises ValueError for an unknown level, syslog facility or config file,
+    or a log file that cannot be opened (a missing directory).
     """
     numeric_level = to_level(level)
     if loggerconfig and loggerconfig != "default":

@@ -301,6 +301,7 @@ _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://h
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
 _circus("max_message_size", _non_negative_int, _json_non_negative_int, 1048576, "Largest request body circusd parses, in bytes; a larger one gets an error reply (0: no limit).")
 _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: prefix@fqdn.")
+_circus("stream_backend", _text, _str, "thread", "Accepted for compatibility and ignored: streams always run in a writer thread.", Live.NONE)
 
 
 def _watcher(name, convert, check, default, doc, live, prefix=False):

@@ -71,8 +71,8 @@ class Process:
     def __init__(
         self,
         name,
-        wid,
-        cmd,
+        wid=None,
+        cmd=None,
         args=None,
         working_dir=None,
         shell=False,
@@ -96,6 +96,11 @@ class Process:
         stdin_fd=None,
         variables=None,
     ):
+        """``Process(name, wid, cmd)`` as a watcher builds it; also the manual's
+        shorter ``Process(wid, cmd)`` and ``Process(cmd)`` (wid 1), whose name
+        is the basename of the program."""
+        if cmd is None:
+            name, wid, cmd = _short_form(name, wid)
         self.name = name
         self.wid = wid
         self.cmd = cmd
@@ -247,12 +252,22 @@ class Process:
         return RUNNING
 
     def is_alive(self):
-        return self.state is not ProcessState.EXITED
+        return self.poll() is None and self.state is not ProcessState.EXITED
 
     def returncode(self):
         return self.exit_code
 
     def poll(self):
+        """The exit code once the process was reaped, else None.
+
+        A watcher's process is reaped by the arbiter's child watcher; one
+        made on its own (``Process('top')``) is reaped here, so that
+        polling it leaves no zombie.
+        """
+        if self.exit_code is None and self.watcher is None and self._popen is not None:
+            code = self._popen.poll()
+            if code is not None:
+                self.exited(code)
         return self.exit_code
 
     def age(self):
@@ -335,6 +350,13 @@ class Process:
 
     def __repr__(self):
         return "<circus.Process %s[%s] wid=%s %s>" % (self.name, self.pid, self.wid, self.state)
+
+
+def _short_form(first, second):
+    """``(name, wid, cmd)`` of ``Process(wid, cmd)``, or of ``Process(cmd)`` when ``second`` is None."""
+    wid, cmd = (1, first) if second is None else (first, second)
+    words = shlex.split(cmd) if isinstance(cmd, str) else []
+    return (os.path.basename(words[0]) if words else cmd), wid, cmd
 
 
 def _signame(sig):

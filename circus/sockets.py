@@ -125,6 +125,28 @@ def _bind_error(name: str, where: str, exc: OSError) -> OSError:
     return error
 
 
+def check_address(name: str, family: Union[str, int, None], path: Optional[str]) -> None:
+    """Refuse a unix socket without a ``path`` (it would be bound at ``./None``)."""
+    if path:
+        return
+    if family == socket.AF_UNIX or str(family).strip().upper() == "AF_UNIX":
+        raise ValueError("socket %r: family = AF_UNIX needs a path" % name)
+
+
+def _create_error(name: str, family: int, type_: int, proto: int, exc: OSError) -> OSError:
+    """The OSError of a socket the kernel refuses to create, naming it and the likely fix."""
+    hint = ""
+    if type_ == socket.SOCK_RAW:
+        hint = " (SOCK_RAW needs a proto and CAP_NET_RAW)"
+    error = OSError(
+        "socket %r: cannot create the socket (%s, %s, proto %d): %s%s"
+        % (name, socket.AddressFamily(family).name, socket.SocketKind(type_).name, proto,
+           exc.strerror or exc, hint)
+    )
+    error.errno = exc.errno
+    return error
+
+
 class CircusSocket(socket.socket):
     """One socket owned by circusd.
 
@@ -157,8 +179,12 @@ class CircusSocket(socket.socket):
         family_num = socket.AF_UNIX if path else _constant(name, family, FAMILIES, "family")
         type_num = _constant(name, type, TYPES, "type")
         proto_num = _protocol(name, proto)
+        check_address(name, family_num, path)
         self._check(name, family_num, type_num, int(port), so_reuseport)
-        super().__init__(family_num, type_num, proto_num)
+        try:
+            super().__init__(family_num, type_num, proto_num)
+        except OSError as exc:
+            raise _create_error(name, family_num, type_num, proto_num, exc) from None
         self.name = name
         self.host = host
         self.port = int(port)

@@ -21,7 +21,7 @@ import time
 from typing import NamedTuple
 
 from circus import options as option_table
-from circus.childwatch import wait_gone
+from circus.childwatch import decode_wait_status, wait_gone
 from circus.convert import signal_name, to_bool, to_gid, to_signum, to_uid
 from circus.exc import ConflictError, MessageError
 from circus.naming import resolve_name
@@ -90,12 +90,37 @@ class OptionPlan(NamedTuple):
     values: dict  # key -> checked value
     hooks: dict  # hook name -> (function, path, ignore_failure)
     streams: dict  # "stdout" / "stderr" -> (configuration, stream or None)
+# The constructor's parameters after name, cmd and args in 0.19's order, for
+# code that passes them by position (spec/python-api.md §3).
+POSITIONAL_OPTIONS = (
+    "numprocesses", "warmup_delay", "working_dir", "shell", "shell_args", "uid", "max_retry",
+    "gid", "send_hup", "stop_signal", "stop_children", "env", "graceful_timeout", "prereload_fn",
+    "rlimits", "executable", "stdout_stream", "stderr_stream", "priority", "loop", "singleton",
+    "use_sockets", "copy_env", "copy_path", "max_age", "max_age_variance", "hooks", "respawn",
+    "autostart", "on_demand", "virtualenv", "stdin_socket", "close_child_stdin",
+    "close_child_stdout", "close_child_stderr", "virtualenv_py_ver",
+)
+
+
+def _positional_options(values, given):
+    """``{name: value}`` of the positional arguments; TypeError as Python would raise it."""
+    if len(values) > len(POSITIONAL_OPTIONS):
+        raise TypeError("Watcher() takes at most %d positional arguments" % (3 + len(POSITIONAL_OPTIONS)))
+    named = dict(zip(POSITIONAL_OPTIONS, values))
+    twice = sorted(set(named) & set(given))
+    if twice:
+        raise TypeError("Watcher() got multiple values for argument %r" % twice[0])
+    return named
 
 
 class Watcher:
     """N processes of one command. See spec/python-api.md §3 for the contract."""
 
-    def __init__(self, name, cmd, args=None, prereload_fn=None, loop=None, hooks=None, **kwargs):
+    def __init__(self, name, cmd, args=None, *positional, **kwargs):
+        kwargs.update(_positional_options(positional, kwargs))
+        prereload_fn = kwargs.pop("prereload_fn", None)
+        loop = kwargs.pop("loop", None)
+        hooks = kwargs.pop("hooks", None)
         self.name = name
         self.res_name = name.lower().replace(" ", "_")
         self.cmd = cmd
@@ -637,6 +662,18 @@ class Watcher:
             what = describe_exit(exit_code)
         return "%s within %g s" % (what, self.min_uptime)
 
+    # -- the manual's spawn and reap methods ----------------------------------
+
+    async def spawn_process(self):
+        """Spawn one process: True when it runs, False when the watcher must be stopped."""
+        async with self.turn():
+            return await self._spawn_process() is not None
+
+    async def spawn_processes(self):
+        """Spawn until numprocesses run; the new pids, or None when spawning gave up."""
+        async with self.turn():
+            return await self._spawn_processes()
+
     def _register(self, process):
         self.processes[process.pid] = process
         process.exit_future = asyncio.get_running_loop().create_future()
@@ -713,6 +750,34 @@ class Watcher:
             asyncio.ensure_future(self._locked(self._stop))
             return
         self._respawn_later(process.wid)
+
+    def reap_processes(self):
+        """Reap the processes of this watcher that exited and were not reported yet.
+
+        The child watcher reports every exit as it happens, so this only
+        catches up; it is here for code written for Circus, which polled.
+        """
+        for pid in list(self.processes):
+            self.reap_process(pid)
+
+    def reap_process(self, pid, status=None):
+        """Reap process ``pid`` of this watcher if it exited; ``status`` is a waitpid status already taken."""
+        if pid not in self.processes:
+            return
+        if status is None:
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return  # reaped already: its exit is being reported
+            if reaped != pid:
+                return  # still running
+        self.arbiter.child_watcher.forget(pid)
+        self._on_exit(pid, decode_wait_status(status))
+
+    async def reap_and_manage_processes(self):
+        """:meth:`reap_processes`, then :meth:`manage_processes`."""
+        self.reap_processes()
+        await self.manage_processes()
 
     def _reap(self, process, keep_wid=False):
         """Forget ``process``; with ``keep_wid`` its slot stays reserved for a respawn."""

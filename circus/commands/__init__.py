@@ -12,6 +12,12 @@ registers it (``__init_subclass__``). The class holds both halves:
   ``async execute(arbiter, props)`` does both and awaits the result (for
   callers inside circusd, such as its signal handlers).
 
+A command written for Circus, as the manual's "Adding new commands" shows,
+overrides ``execute(arbiter, props)`` instead of ``prepare`` (plain or
+async, returning the reply keys) and may give ``options`` as
+``('', 'name', default, 'help')`` tuples; ``circus.commands.base.Command``
+is this class.
+
 The docstring is the help text (``circusctl help CMD``, docs/commands.rst).
 
 This package imports nothing heavy at load time: ``circusctl`` loads every
@@ -28,7 +34,7 @@ _REGISTRY: Dict[str, "Command"] = {}
 _LOADED = False
 
 # Modules of this package that are not commands.
-_NOT_COMMANDS = {"errors"}
+_NOT_COMMANDS = {"base", "errors"}
 
 
 def get_commands() -> Dict[str, "Command"]:
@@ -57,6 +63,34 @@ class Flag(NamedTuple):
     metavar: Optional[str] = None
 
 
+def _is_builtin(cls) -> bool:
+    return cls.__module__.startswith(__name__ + ".")
+
+
+def _shadowed(cls) -> bool:
+    """True for a built-in command that a command defined elsewhere replaced.
+
+    Built-ins are imported lazily, so one may be defined after the program's
+    own command of the same name: the program's command still wins.
+    """
+    existing = _REGISTRY.get(cls.name)
+    return _is_builtin(cls) and existing is not None and not _is_builtin(type(existing))
+
+
+def _as_flag(option) -> Flag:
+    """A Flag, also from Circus' ``('short', 'name', default, 'help')`` tuples.
+
+    A boolean (or None) default makes a switch; any other default takes a
+    value of its type.
+    """
+    if isinstance(option, Flag):
+        return option
+    _short, name, default, help_text = option
+    if default is None or isinstance(default, bool):
+        return Flag(name, help_text)
+    return Flag(name, help_text, kind=type(default), default=default)
+
+
 WAITING = Flag("waiting", "wait for the end of the operation and print its result")
 MATCH = Flag(
     "match",
@@ -78,7 +112,8 @@ class Command:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("name"):
+        cls.options = tuple(_as_flag(option) for option in cls.options)
+        if cls.__dict__.get("name") and not _shadowed(cls):
             _REGISTRY[cls.name] = cls()
 
     # -- help ------------------------------------------------------------------
@@ -139,7 +174,11 @@ class Command:
         when the request says ``waiting``, otherwise it answers at once and
         lets the awaitable run in the background.
         """
-        raise NotImplementedError(self.name)
+        if type(self).execute is Command.execute:
+            raise NotImplementedError(self.name)
+        # A command written for Circus: its execute() is the daemon half,
+        # returning the reply keys (or an awaitable of them).
+        return self.execute(arbiter, props)
 
     async def execute(self, arbiter, props: dict) -> Optional[dict]:
         """Validate, prepare and finish the command; return the reply keys."""

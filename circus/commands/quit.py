@@ -32,4 +32,4 @@ class Quit(Command):
     waiting = True
 
     def prepare(self, arbiter, props):
-        return discard(arbiter.stop())
+        return discard(arbiter.shutdown())

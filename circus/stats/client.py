@@ -19,6 +19,7 @@ from typing import Iterator, Optional, Tuple
 import zmq
 
 from circus.client_defaults import DEFAULT_ENDPOINT_STATS
+from circus.exc import CallError
 
 Stat = Tuple[str, Optional[str], dict]
 REFRESH = 1.0
@@ -156,7 +157,11 @@ def main(argv=None) -> None:
         sys.exit(0)
     import curses
 
-    client = StatsClient(args.endpoint, ssh_server=args.ssh)
+    try:
+        client = StatsClient(args.endpoint, ssh_server=args.ssh)
+    except CallError as error:
+        print("circus-top: %s" % error, file=sys.stderr)
+        sys.exit(1)
     # curses would prefer LINES/COLUMNS to the terminal's real size, and they
     # go stale when the window is resized.
     os.environ.pop("LINES", None)

@@ -632,18 +632,13 @@ def test_debug_gc_turns_on_gc_leak_debugging_without_harm(circusd, workers):
     daemon = start(circusd, "[watcher:web]\ncmd = %s\n" % workers.cmd("web"),
                    circus={"debug_gc": "true"})
     (pid,) = daemon.wait_pids("web", 1)
-
-    def collected():
-        # Respawns make garbage; gc.DEBUG_LEAK reports each collectable object on stderr.
-        if re.search(r"^gc: collectable <", daemon.stderr(), re.M):
-            return True
-        (pid,) = daemon.wait_pids("web", 1)
-        os.kill(pid, signal.SIGKILL)
-        until(lambda: daemon.pids("web") not in ([], [pid]), what="a replacement")
-        return False
-
-    until(collected, timeout=15, interval=0.1, what="gc debug lines on circusd's stderr")
+    os.kill(pid, signal.SIGKILL)
+    until(lambda: daemon.pids("web") not in ([], [pid]), what="a replacement")
     assert daemon.terminate() == 0, daemon.log()[-2000:]
+    # gc.DEBUG_LEAK reports each collectable object on stderr. When a collection
+    # runs while circusd works depends on how many objects it happened to
+    # allocate; the interpreter collects once more at exit, for sure.
+    assert re.search(r"^gc: collectable <", daemon.stderr(), re.M), daemon.log()[-2000:]
 
 
 # -- circusd: pidfile, endpoints, title ---------------------------------------------

@@ -111,9 +111,17 @@ def test_setting_stats_endpoint_turns_statsd_on(tmp_path):
 
 def test_unknown_circus_keys_are_ignored_with_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="circus"):
-        config = load(tmp_path, "[circus]\nstream_backend = thread\n")
-    assert "stream_backend" not in config["circus"]
-    assert "stream_backend" in caplog.text
+        config = load(tmp_path, "[circus]\nstream_backnd = thread\n")
+    assert "stream_backnd" not in config["circus"]
+    assert "stream_backnd" in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["thread", "gevent"])
+def test_the_manuals_stream_backend_is_accepted_without_a_warning(backend, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="circus"):
+        config = load(tmp_path, "[circus]\nstream_backend = %s\n" % backend)
+    assert config["circus"]["stream_backend"] == backend
+    assert "stream_backend" not in caplog.text
 
 
 def test_sockets_are_lower_cased_and_their_umask_is_octal(tmp_path):
@@ -122,11 +130,11 @@ def test_sockets_are_lower_cased_and_their_umask_is_octal(tmp_path):
         host = 127.0.0.1
         port = 0
         umask = 077
-        family = af_unix
+        family = af_inet6
         replace = true
         """)
     assert config["sockets"] == [
-        {"name": "web", "host": "127.0.0.1", "port": 0, "umask": 0o77, "family": "AF_UNIX", "replace": True}
+        {"name": "web", "host": "127.0.0.1", "port": 0, "umask": 0o77, "family": "AF_INET6", "replace": True}
     ]
 
 

@@ -447,3 +447,15 @@ def test_only_a_bound_tcp_listener_without_reuseport_is_handed_over(sockets, tmp
     for sock in (unix, unbound, reuse):
         assert not sock.can_hand_over()
         assert sock.hand_over() is None
+@pytest.mark.parametrize("family", ["AF_UNIX", "af_unix", socket.AF_UNIX])
+def test_a_unix_socket_without_a_path_is_refused_before_any_socket_exists(family, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="'web': family = AF_UNIX needs a path"):
+        CircusSocket(name="web", family=family)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_socket_the_kernel_refuses_to_create_is_an_oserror_naming_it():
+    with pytest.raises(OSError, match=r"'web': cannot create the socket \(AF_INET, SOCK_RAW, proto 0\)") as info:
+        CircusSocket(name="web", port=0, type="SOCK_RAW")
+    assert info.value.errno == errno.EPROTONOSUPPORT
