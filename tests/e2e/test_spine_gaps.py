@@ -857,7 +857,7 @@ def test_get_arbiter_start_blocks_until_sigterm_then_returns(workers, tmp_path, 
         out.seek(0)
         output = out.read()
         out.close()
-    assert "start returned False, running False" in output, output
+    assert "start returned None, running False" in output, output
     assert not any(pid_alive(pid) for pid in pids)
 
 

@@ -49,7 +49,7 @@ def test_a_blocking_start_ends_when_another_thread_stops_it_and_a_later_stop_doe
     outcome = {}
 
     def run():
-        outcome["restart"] = arbiter.start()
+        outcome["returned"] = arbiter.start()
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -60,7 +60,7 @@ def test_a_blocking_start_ends_when_another_thread_stops_it_and_a_later_stop_doe
         assert not arbiter.running and not pid_alive(pid)
     finally:
         thread.join(15)
-    assert outcome == {"restart": False}
+    assert outcome == {"returned": None}
     assert arbiter.stop() is None
 
 
@@ -81,7 +81,7 @@ def test_a_stop_from_another_thread_while_the_arbiter_is_still_binding_ends_it_o
     arbiter = get_arbiter([{"name": "w", "cmd": workers.cmd("w")}],
                           sockets=[SlowSocket(name="slow", host="127.0.0.1", port=0)], **ipc_endpoints(tmp_path))
     outcome = {}
-    starter = threading.Thread(target=lambda: outcome.update(restart=arbiter.start()))
+    starter = threading.Thread(target=lambda: outcome.update(returned=arbiter.start()))
     stopper = threading.Thread(target=lambda: outcome.update(stop=arbiter.stop()))
     starter.start()
     try:
@@ -93,7 +93,7 @@ def test_a_stop_from_another_thread_while_the_arbiter_is_still_binding_ends_it_o
         stopper.join(15)
         starter.join(15)
         assert not stopper.is_alive() and not starter.is_alive(), "the stop was lost: the arbiter still runs"
-        assert outcome == {"stop": None, "restart": False}
+        assert outcome == {"stop": None, "returned": None}
         assert not arbiter.running
     finally:
         release.set()
