@@ -25,11 +25,6 @@ logger = logging.getLogger("circus.config")
 
 _REM = re.compile(r"^rem(\s|$)", re.IGNORECASE)
 _KINDS = ("env:", "watcher:", "socket:", "plugin:")
-_HOOK_NAMES = frozenset((
-    "before_start", "after_start", "before_spawn", "after_spawn",
-    "before_stop", "after_stop", "before_signal", "after_signal",
-    "before_reap", "after_reap", "extended_stats",
-))
 
 
 @dataclass
@@ -304,7 +299,7 @@ def _watcher_key(section, key, value, watcher):
         stream[key[len(row.name):]] = value
     elif row.name == "hooks.":
         hook = key[len(row.name):]
-        if hook not in _HOOK_NAMES:
+        if hook not in options.HOOK_NAMES:
             logger.warning("%s [%s] %s: unknown hook, never called", section.items[key][1], section.title, key)
         watcher["hooks"][hook] = _convert(section, row, key, value)
     else:

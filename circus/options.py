@@ -29,6 +29,23 @@ from circus.convert import (
 
 SECTIONS = ("circus", "watcher", "socket")
 
+# The moments a watcher calls a hook at (``hooks.NAME``), in call order.
+HOOK_NAMES = (
+    "before_start",
+    "after_start",
+    "before_spawn",
+    "after_spawn",
+    "before_stop",
+    "after_stop",
+    "before_signal",
+    "after_signal",
+    "before_reap",
+    "after_reap",
+    "extended_stats",
+)
+# A failure of these hooks (before_stop and after) never changes what happens next.
+HOOKS_IGNORING_FAILURE = frozenset(HOOK_NAMES[4:])
+
 
 class Live(enum.Enum):
     """What a running circusd must do for a changed value to take effect."""
@@ -293,10 +310,10 @@ _circus("httpd_host", _text, _str, "localhost", "Host the web console binds.")
 _circus("httpd_port", _port, _json_port, 8080, "Port the web console binds.")
 _circus("httpd_close_outputs", to_bool, _json_bool, False, "Send the web console's stdout and stderr to /dev/null.")
 _circus("debug", to_bool, _json_bool, False, "Plugins, stats and web console log at DEBUG to circusd's stdout.")
-_circus("debug_gc", to_bool, _json_bool, False, "Turn on gc.DEBUG_LEAK in circusd.", Live.NONE)
+_circus("debug_gc", to_bool, _json_bool, False, "Turn on gc.DEBUG_LEAK in circusd (read once, at start).")
 _circus("pidfile", _text, _ostr, None, "File where circusd writes its pid (--pidfile wins).")
-_circus("umask", to_umask, _optional(to_umask), None, "Octal umask of circusd and its children; unset leaves it alone.", Live.NONE)
-_circus("loglevel", _loglevel, _loglevel, "info", "One of critical, error, warning, info, debug (--log-level wins).", Live.NONE)
+_circus("umask", to_umask, _optional(to_umask), None, "Octal umask of circusd and its children; unset leaves it alone.")
+_circus("loglevel", _loglevel, _loglevel, "info", "One of critical, error, warning, info, debug (--log-level wins).")
 _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://host[:port]?facility (--log-output wins).")
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
 _circus("max_message_size", _non_negative_int, _json_non_negative_int, 1048576, "Largest request body circusd parses, in bytes; a larger one gets an error reply (0: no limit).")
@@ -352,7 +369,7 @@ _watcher("hook_timeout", _non_negative_float, _json_non_negative_float, 30.0, "S
 _watcher("rlimit_", _rlimit, _json_rlimit, None, "rlimit_NAME: setrlimit(RLIMIT_NAME, value) in each process; empty = unlimited.", Live.RELOAD, prefix=True)
 _watcher("stdout_stream.", _text, _scalar, None, "stdout_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)
 _watcher("stderr_stream.", _text, _scalar, None, "stderr_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)
-_watcher("hooks.", _hook, _hook, None, "hooks.HOOK = dotted.path[, ignore_failure]: a callable run at that moment.", Live.NONE, prefix=True)
+_watcher("hooks.", _hook, _hook, None, "hooks.HOOK = dotted.path[, ignore_failure]: a callable run at that moment, one of %s." % ", ".join(HOOK_NAMES), Live.NONE, prefix=True)
 _watcher("flapping.", _text, _text, None, "flapping.OPTION: per-watcher settings of the flapping plugin (kept as text).", Live.READONLY, prefix=True)
 
 

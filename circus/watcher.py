@@ -30,29 +30,7 @@ from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
 
 logger = logging.getLogger("circus.watcher")
 
-HOOK_NAMES = (
-    "before_start",
-    "after_start",
-    "before_spawn",
-    "after_spawn",
-    "before_stop",
-    "after_stop",
-    "before_signal",
-    "after_signal",
-    "before_reap",
-    "after_reap",
-    "extended_stats",
-)
-# A failure of these hooks never changes what happens next.
-HOOKS_IGNORING_FAILURE = {
-    "before_stop",
-    "after_stop",
-    "before_signal",
-    "after_signal",
-    "before_reap",
-    "after_reap",
-    "extended_stats",
-}
+HOOK_NAMES, HOOKS_IGNORING_FAILURE = option_table.HOOK_NAMES, option_table.HOOKS_IGNORING_FAILURE
 
 # Crash-loop protection, per slot (wid): from the second failed start in a row
 # of a slot, its respawns wait, doubling from 100 ms up to 5 s, instead of

@@ -227,3 +227,19 @@ def test_check_settable_names_the_first_bad_key():
                             ({"numprocesses": "3"}, "invalid value for 'numprocesses'")]:  # fmt: skip
         with pytest.raises(ValueError, match=message):
             check_settable(values)
+
+
+def test_the_hooks_page_documents_exactly_the_hook_names_of_the_table():
+    import pathlib
+    import re
+
+    page = (pathlib.Path(__file__).parents[2] / "docs" / "hooks.rst").read_text()
+    rows = re.findall(r"^``(\w+)``\s{2,}", page, re.MULTILINE)
+    documented = [name for name in rows if name in options.HOOK_NAMES or name.startswith(("before_", "after_"))]
+    assert set(documented) == set(options.HOOK_NAMES)
+    assert options.HOOKS_IGNORING_FAILURE < set(options.HOOK_NAMES)
+
+
+def test_the_hooks_row_names_every_hook_so_the_configuration_page_does():
+    doc = options.lookup("watcher", "hooks.after_start").doc
+    assert all(name in doc for name in options.HOOK_NAMES)
