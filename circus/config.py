@@ -309,8 +309,10 @@ def _watcher_key(section, key, value, watcher):
 def _check_watcher(section, watcher, socket_names):
     if not watcher.get("cmd", "").strip():
         raise section.error("a watcher needs a cmd", "cmd")
-    if watcher.get("singleton") and watcher.get("numprocesses", 1) > 1:
-        raise section.error("a singleton runs at most 1 process", "numprocesses")
+    try:
+        options.check_singleton(watcher["name"], watcher.get("singleton"), watcher.get("numprocesses", 1))
+    except ValueError as exc:
+        raise section.error(str(exc), "numprocesses") from None
     for key in ("copy_path", "virtualenv"):
         if watcher.get(key) and not watcher.get("copy_env"):
             raise section.error("needs copy_env = true", key)

@@ -450,6 +450,18 @@ def check_settable(values: dict) -> dict:
     return checked
 
 
+def check_singleton(name: str, singleton: bool, numprocesses: int) -> None:
+    """The singleton rule: a singleton watcher runs at most 1 process.
+
+    Raises ``ValueError`` naming the watcher and the limit. The config file,
+    ``add``, ``set``, ``incr`` and ``reloadconfig`` all report this message.
+    """
+    if singleton and numprocesses > 1:
+        raise ValueError(
+            "watcher %r is a singleton: it runs at most 1 process, not %d" % (name, numprocesses)
+        )
+
+
 # Families whose dotted keys (``hooks.after_start``, ``stdout_stream.class``)
 # are parts of one value (the ``hooks`` mapping, a stream's configuration).
 _FOLDED = ("hooks", "stdout_stream", "stderr_stream")
