@@ -68,6 +68,9 @@ class Option:
     doc: str
     live: Live
     prefix: bool = False
+    # From the text circusctl ``set`` is given to the JSON value it sends
+    # (None: ``convert``, as in an ini file).
+    cli: Callable[[str], Any] | None = None
 
 
 # -- converters from ini strings ---------------------------------------------
@@ -181,6 +184,50 @@ def _env_from_ini(value):
     raise ValueError("use an [env:NAME] section to set a watcher's environment")
 
 
+# -- circusctl set: from a command-line word to the JSON value sent ------------
+
+
+def _pairs(separator):
+    """``'A=1,B=2'`` (``'A:1,B:2'`` with ``separator=':'``) as a dict."""
+
+    def convert(text):
+        result = {}
+        for item in filter(None, (part.strip() for part in _text(text).split(","))):
+            key, sep, value = item.partition(separator)
+            if not sep:
+                raise ValueError(
+                    "must look like KEY%sVALUE,KEY2%sVALUE2" % (separator, separator)
+                )
+            result[key.strip()] = value.strip()
+        return result
+
+    return convert
+
+
+# Stream options that are numbers; the others stay text.
+_INT_STREAM_OPTIONS = ("max_bytes", "backup_count", "rotate_interval")
+
+
+def _stream_option(key):
+    def convert(text):
+        return to_int(text) if key in _INT_STREAM_OPTIONS else _text(text)
+
+    return convert
+
+
+def cli_value(key: str, text: str) -> Any:
+    """The JSON value circusctl sends for ``set NAME key text``.
+
+    Raises ``ValueError`` for a key the table does not know or a bad value.
+    """
+    row = lookup("watcher", key)
+    if row is None:
+        raise ValueError("unknown key %r" % key)
+    if row.name in ("stdout_stream.", "stderr_stream."):
+        return _stream_option(key[len(row.name):])(text)
+    return (row.cli or row.convert)(text)
+
+
 # -- checks of JSON values (add / set) -----------------------------------------
 
 
@@ -284,8 +331,8 @@ def _json_rlimit(value):
 _ROWS: list[Option] = []
 
 
-def _row(section, name, convert, check, default, doc, live, prefix=False):
-    _ROWS.append(Option(name, section, convert, check, default, doc, live, prefix))
+def _row(section, name, convert, check, default, doc, live, prefix=False, cli=None):
+    _ROWS.append(Option(name, section, convert, check, default, doc, live, prefix, cli))
 
 
 def _circus(name, convert, check, default, doc, live=Live.READONLY):
@@ -321,22 +368,22 @@ _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: 
 _circus("stream_backend", _text, _str, "thread", "Accepted for compatibility and ignored: streams always run in a writer thread.", Live.NONE)
 
 
-def _watcher(name, convert, check, default, doc, live, prefix=False):
-    _row("watcher", name, convert, check, default, doc, live, prefix)
+def _watcher(name, convert, check, default, doc, live, prefix=False, cli=None):
+    _row("watcher", name, convert, check, default, doc, live, prefix, cli)
 
 
 _bool = (to_bool, _json_bool)
 
-_watcher("cmd", _text, _json_cmd, "", "Command line to run; split like a shell would (or given to /bin/sh with shell).", Live.RELOAD)
-_watcher("args", _text, _optional(_json_args), None, "Extra arguments appended to cmd.", Live.RELOAD)
+_watcher("cmd", _text, _json_cmd, "", "Command line to run; split like a shell would (or given to /bin/sh with shell).", Live.RELOAD, cli=_text)
+_watcher("args", _text, _optional(_json_args), None, "Extra arguments appended to cmd.", Live.RELOAD, cli=_text)
 _watcher("numprocesses", _non_negative_int, _json_non_negative_int, 1, "Number of processes to keep running.", Live.MANAGE)
 _watcher("warmup_delay", _non_negative_float, _json_non_negative_float, 0.0, "Seconds between two spawns.", Live.NONE)
 _watcher("executable", _text, _ostr, None, "Program to run; the first word of cmd becomes argv[0].", Live.READONLY)
 _watcher("working_dir", _text, _ostr, None, "Working directory of the processes (default: circusd's).", Live.RELOAD)
 _watcher("shell", *_bool, False, "Run cmd through /bin/sh -c.", Live.RELOAD)
 _watcher("shell_args", _text, _ostr, None, "Arguments given to the shell after the command (with shell).", Live.READONLY)
-_watcher("uid", to_uid, _optional(to_uid), None, "User (name or number) the processes run as.", Live.RELOAD)
-_watcher("gid", to_gid, _optional(to_gid), None, "Group (name or number) the processes run as (default: the user's group).", Live.RELOAD)
+_watcher("uid", to_uid, _optional(to_uid), None, "User (name or number) the processes run as.", Live.RELOAD, cli=_text)
+_watcher("gid", to_gid, _optional(to_gid), None, "Group (name or number) the processes run as (default: the user's group).", Live.RELOAD, cli=_text)
 _watcher("copy_env", *_bool, False, "Start the environment from circusd's own.", Live.RELOAD)
 _watcher("copy_path", *_bool, False, "Put circusd's sys.path in PYTHONPATH (needs copy_env).", Live.READONLY)
 _watcher("send_hup", *_bool, False, "Reload gracefully by sending SIGHUP instead of restarting.", Live.NONE)
@@ -361,15 +408,15 @@ _watcher("close_child_stdin", *_bool, True, "Give the processes /dev/null as std
 _watcher("close_child_stdout", *_bool, False, "Send the processes' stdout to /dev/null.", Live.RELOAD)
 _watcher("close_child_stderr", *_bool, False, "Send the processes' stderr to /dev/null.", Live.RELOAD)
 _watcher("check_flapping", *_bool, True, "Accepted for compatibility; the flapping plugin decides.", Live.READONLY)
-_watcher("env", _env_from_ini, _optional(_json_env), None, "Environment of the processes (from [env] sections in ini files).", Live.RELOAD)
+_watcher("env", _env_from_ini, _optional(_json_env), None, "Environment of the processes (from [env] sections in ini files).", Live.RELOAD, cli=_pairs("="))
 _watcher("stdout_stream", _family_only("stdout_stream."), _optional(_json_stream), None, "Where the processes' stdout goes (see stdout_stream.*).", Live.NONE)
 _watcher("stderr_stream", _family_only("stderr_stream."), _optional(_json_stream), None, "Where the processes' stderr goes (see stderr_stream.*).", Live.NONE)
-_watcher("hooks", _family_only("hooks."), _optional(_json_hooks), None, "Hooks called around start, spawn, stop, signal and reap (see hooks.*).", Live.NONE)
+_watcher("hooks", _family_only("hooks."), _optional(_json_hooks), None, "Hooks called around start, spawn, stop, signal and reap (see hooks.*).", Live.NONE, cli=_pairs(":"))
 _watcher("hook_timeout", _non_negative_float, _json_non_negative_float, 30.0, "Seconds a hook may run before it counts as failed (0: no limit).", Live.NONE)
 _watcher("rlimit_", _rlimit, _json_rlimit, None, "rlimit_NAME: setrlimit(RLIMIT_NAME, value) in each process; empty = unlimited.", Live.RELOAD, prefix=True)
 _watcher("stdout_stream.", _text, _scalar, None, "stdout_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)
 _watcher("stderr_stream.", _text, _scalar, None, "stderr_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)
-_watcher("hooks.", _hook, _hook, None, "hooks.HOOK = dotted.path[, ignore_failure]: a callable run at that moment, one of %s." % ", ".join(HOOK_NAMES), Live.NONE, prefix=True)
+_watcher("hooks.", _hook, _hook, None, "hooks.HOOK = dotted.path[, ignore_failure]: a callable run at that moment, one of %s." % ", ".join(HOOK_NAMES), Live.NONE, prefix=True, cli=_text)
 _watcher("flapping.", _text, _text, None, "flapping.OPTION: per-watcher settings of the flapping plugin (kept as text).", Live.READONLY, prefix=True)
 
 

@@ -243,3 +243,28 @@ def test_the_hooks_page_documents_exactly_the_hook_names_of_the_table():
 def test_the_hooks_row_names_every_hook_so_the_configuration_page_does():
     doc = options.lookup("watcher", "hooks.after_start").doc
     assert all(name in doc for name in options.HOOK_NAMES)
+
+
+def test_every_watcher_row_turns_circusctl_text_into_a_value_its_own_check_accepts():
+    samples = {"env": "A=1,B=x=y", "hooks": "after_start:m.f", "hooks.": "m.f,true",
+               "stdout_stream.": "out.log", "stderr_stream.": "err.log", "rlimit_": "100",
+               "stop_signal": "TERM", "retry_in": "1.5", "uid": "0", "gid": "0", "cmd": "sleep 1", "args": "--x"}  # fmt: skip
+    for row in options.rows("watcher"):
+        if row.name in ("stdout_stream", "stderr_stream"):  # set as stdout_stream.KEY
+            with pytest.raises(ValueError, match="stream.\\* keys"):
+                options.cli_value(row.name, "x")
+            continue
+        key = row.name + ("nofile" if row.name == "rlimit_" else "x" if row.prefix else "")
+        default = row.default if row.default is not None else ""
+        text = samples.get(row.name, str(default).lower() if isinstance(default, bool) else str(default))
+        row.check(options.cli_value(key, text))  # the daemon accepts what circusctl sends
+
+
+def test_circusctl_sends_stream_sizes_as_numbers_and_other_stream_options_as_text():
+    assert options.cli_value("stdout_stream.max_bytes", "1024") == 1024
+    assert options.cli_value("stderr_stream.backup_count", "3") == 3
+    assert options.cli_value("stdout_stream.filename", "1024") == "1024"
+    with pytest.raises(ValueError):
+        options.cli_value("stdout_stream.rotate_interval", "often")
+    with pytest.raises(ValueError, match="unknown key 'colour'"):
+        options.cli_value("colour", "blue")
