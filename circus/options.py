@@ -128,11 +128,11 @@ def _loglevel(value):
     return level
 
 
-def _choice(*choices):
+def _choice(what, *choices):
     def convert(value):
         word = _text(value).strip().upper()
         if word not in choices:
-            raise ValueError("unknown value %r (one of %s)" % (value, ", ".join(choices)))
+            raise ValueError("unknown %s %r; use one of %s" % (what, value, ", ".join(choices)))
         return word
 
     return convert
@@ -148,7 +148,7 @@ def _protocol(value):
     try:
         return socket.getprotobyname(text)
     except OSError:
-        raise ValueError("unknown protocol %r" % text) from None
+        raise ValueError("unknown protocol %r (see /etc/protocols)" % text) from None
 
 
 def _rlimit(value):
@@ -426,9 +426,10 @@ def _socket(name, convert, check, default, doc):
 
 _socket("host", _text, _str, "localhost", "Host or address to bind.")
 _socket("port", _port, _json_port, 8080, "Port to bind; 0 picks a free one.")
-_socket("family", _choice("AF_INET", "AF_INET6", "AF_UNIX"), _choice("AF_INET", "AF_INET6", "AF_UNIX"), "AF_INET", "AF_INET, AF_INET6 or AF_UNIX.")
-_SOCK_TYPES = ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
-_socket("type", _choice(*_SOCK_TYPES), _choice(*_SOCK_TYPES), "SOCK_STREAM", "SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM or SOCK_SEQPACKET.")
+_family = _choice("family", "AF_INET", "AF_INET6", "AF_UNIX")
+_socket("family", _family, _family, "AF_INET", "AF_INET, AF_INET6 or AF_UNIX.")
+_sock_type = _choice("type", "SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
+_socket("type", _sock_type, _sock_type, "SOCK_STREAM", "SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM or SOCK_SEQPACKET.")
 _socket("proto", _protocol, _protocol, 0, "Protocol name or number (0: the family's default).")
 _socket("backlog", _non_negative_int, _json_non_negative_int, 2048, "Length of the listen queue.")
 _socket("path", _text, _ostr, None, "Path of a unix socket (implies AF_UNIX; host and port are ignored).")
