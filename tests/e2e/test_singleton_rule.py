@@ -49,7 +49,11 @@ def test_set_numprocesses_of_a_singleton_above_one_is_refused(circusd, workers):
     with Client(daemon) as c:
         refused(c.send_message("set", name="one", options={"numprocesses": 2}, waiting=True), 2)
         assert c.send_message("get", name="one", keys=["numprocesses"])["options"] == {"numprocesses": 1}
-    assert len(daemon.pids("one")) == 1
+        ok = c.send_message("set", name="one", options={"singleton": False, "numprocesses": 2}, waiting=True)
+        assert ok["status"] == "ok", ok
+        daemon.wait_pids("one", 2)
+        refused(c.send_message("set", name="one", options={"singleton": True}, waiting=True), 2)
+        assert c.send_message("get", name="one", keys=["singleton"])["options"] == {"singleton": False}
 
 
 def test_incr_of_a_singleton_above_one_process_is_refused(circusd, workers):

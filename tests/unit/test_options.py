@@ -268,3 +268,11 @@ def test_circusctl_sends_stream_sizes_as_numbers_and_other_stream_options_as_tex
         options.cli_value("stdout_stream.rotate_interval", "often")
     with pytest.raises(ValueError, match="unknown key 'colour'"):
         options.cli_value("colour", "blue")
+
+
+def test_the_singleton_rule_allows_0_or_1_process_and_names_the_watcher_and_the_limit():
+    for singleton, numprocesses in [(True, 0), (True, 1), (False, 5)]:
+        options.check_singleton("web", singleton, numprocesses)
+    with pytest.raises(ValueError) as refused:
+        options.check_singleton("web", True, 2)
+    assert str(refused.value) == "watcher 'web' is a singleton: it runs at most 1 process, not 2"
