@@ -3,8 +3,11 @@
 import getpass
 import textwrap
 
+import zmq
+
 from circus import options
 from circus.arbiter import Arbiter
+from circus.client import AsyncCircusClient
 from helpers import async_test, ipc_endpoints
 
 BASE = """
@@ -55,18 +58,28 @@ async def test_each_circus_key_is_applied_by_reloadconfig_exactly_when_its_row_s
     assert set(others) == {row.name for row in options.rows("circus")}
     arbiter = Arbiter.load_from_config(str(ini))
     await arbiter.start()
+    context = zmq.Context()
+    client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=15)
+
+    async def reloadconfig():
+        reply = await client.send_message("reloadconfig", waiting=True)
+        assert reply["status"] == "ok", reply
+        return reply["changes"]
+
     try:
         for row in options.rows("circus"):
             changed = base.replace("\n%s =" % row.name, "\nformer_%s =" % row.name)
             ini.write_text(changed + "%s = %s\n" % (row.name, others[row.name]))
-            plan = await arbiter.reload_from_config()
+            changes = await reloadconfig()
             if row.live is options.Live.READONLY:
-                assert row.name in plan.circus_needs_restart, row.name
-                assert row.name not in plan.circus_applied, row.name
+                assert row.name in changes["circus_needs_restart"], row.name
+                assert row.name not in changes["circus_applied"], row.name
             else:
-                assert plan.circus_applied == {row.name: row.convert(others[row.name])}, row.name
+                assert changes["circus_applied"] == {row.name: row.convert(others[row.name])}, row.name
                 assert getattr(arbiter, row.name) == row.convert(others[row.name]), row.name
             ini.write_text(base)
-            await arbiter.reload_from_config()
+            await reloadconfig()
     finally:
+        client.stop()
+        context.term()
         await arbiter.stop()
