@@ -82,32 +82,22 @@ def _text(value):
     return value
 
 
-def _non_negative_int(value):
-    number = to_int(value)
-    if number < 0:
-        raise ValueError("must be 0 or more, got %d" % number)
-    return number
+def _in_range(convert, low, high=None, words=""):
+    """``convert``, then refuse a number below ``low`` (or above ``high``) with ``words``."""
+
+    def checked(value):
+        number = convert(value)
+        if number < low or (high is not None and number > high):
+            raise ValueError("%s, got %s" % (words, number))
+        return number
+
+    return checked
 
 
-def _retries(value):
-    number = to_int(value)
-    if number < -1:
-        raise ValueError("must be -1 (forever) or more, got %d" % number)
-    return number
-
-
-def _non_negative_float(value):
-    number = to_float(value)
-    if number < 0:
-        raise ValueError("must be 0 or more, got %s" % number)
-    return number
-
-
-def _port(value):
-    number = to_int(value)
-    if not 0 <= number <= 65535:
-        raise ValueError("port must be between 0 and 65535, got %d" % number)
-    return number
+_non_negative_int = _in_range(to_int, 0, words="must be 0 or more")
+_retries = _in_range(to_int, -1, words="must be -1 (forever) or more")
+_non_negative_float = _in_range(to_float, 0, words="must be 0 or more")
+_port = _in_range(to_int, 0, 65535, words="port must be between 0 and 65535")
 
 
 def _user_name(value):
