@@ -25,11 +25,6 @@ logger = logging.getLogger("circus.config")
 
 _REM = re.compile(r"^rem(\s|$)", re.IGNORECASE)
 _KINDS = ("env:", "watcher:", "socket:", "plugin:")
-_HOOK_NAMES = frozenset((
-    "before_start", "after_start", "before_spawn", "after_spawn",
-    "before_stop", "after_stop", "before_signal", "after_signal",
-    "before_reap", "after_reap", "extended_stats",
-))
 
 
 @dataclass
@@ -304,7 +299,7 @@ def _watcher_key(section, key, value, watcher):
         stream[key[len(row.name):]] = value
     elif row.name == "hooks.":
         hook = key[len(row.name):]
-        if hook not in _HOOK_NAMES:
+        if hook not in options.HOOK_NAMES:
             logger.warning("%s [%s] %s: unknown hook, never called", section.items[key][1], section.title, key)
         watcher["hooks"][hook] = _convert(section, row, key, value)
     else:
@@ -314,8 +309,10 @@ def _watcher_key(section, key, value, watcher):
 def _check_watcher(section, watcher, socket_names):
     if not watcher.get("cmd", "").strip():
         raise section.error("a watcher needs a cmd", "cmd")
-    if watcher.get("singleton") and watcher.get("numprocesses", 1) > 1:
-        raise section.error("a singleton runs at most 1 process", "numprocesses")
+    try:
+        options.check_singleton(watcher["name"], watcher.get("singleton"), watcher.get("numprocesses", 1))
+    except ValueError as exc:
+        raise section.error(str(exc), "numprocesses") from None
     for key in ("copy_path", "virtualenv"):
         if watcher.get(key) and not watcher.get("copy_env"):
             raise section.error("needs copy_env = true", key)

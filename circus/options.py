@@ -29,6 +29,23 @@ from circus.convert import (
 
 SECTIONS = ("circus", "watcher", "socket")
 
+# The moments a watcher calls a hook at (``hooks.NAME``), in call order.
+HOOK_NAMES = (
+    "before_start",
+    "after_start",
+    "before_spawn",
+    "after_spawn",
+    "before_stop",
+    "after_stop",
+    "before_signal",
+    "after_signal",
+    "before_reap",
+    "after_reap",
+    "extended_stats",
+)
+# A failure of these hooks (before_stop and after) never changes what happens next.
+HOOKS_IGNORING_FAILURE = frozenset(HOOK_NAMES[4:])
+
 
 class Live(enum.Enum):
     """What a running circusd must do for a changed value to take effect."""
@@ -51,6 +68,9 @@ class Option:
     doc: str
     live: Live
     prefix: bool = False
+    # From the text circusctl ``set`` is given to the JSON value it sends
+    # (None: ``convert``, as in an ini file).
+    cli: Callable[[str], Any] | None = None
 
 
 # -- converters from ini strings ---------------------------------------------
@@ -62,32 +82,22 @@ def _text(value):
     return value
 
 
-def _non_negative_int(value):
-    number = to_int(value)
-    if number < 0:
-        raise ValueError("must be 0 or more, got %d" % number)
-    return number
+def _in_range(convert, low, high=None, words=""):
+    """``convert``, then refuse a number below ``low`` (or above ``high``) with ``words``."""
+
+    def checked(value):
+        number = convert(value)
+        if number < low or (high is not None and number > high):
+            raise ValueError("%s, got %s" % (words, number))
+        return number
+
+    return checked
 
 
-def _retries(value):
-    number = to_int(value)
-    if number < -1:
-        raise ValueError("must be -1 (forever) or more, got %d" % number)
-    return number
-
-
-def _non_negative_float(value):
-    number = to_float(value)
-    if number < 0:
-        raise ValueError("must be 0 or more, got %s" % number)
-    return number
-
-
-def _port(value):
-    number = to_int(value)
-    if not 0 <= number <= 65535:
-        raise ValueError("port must be between 0 and 65535, got %d" % number)
-    return number
+_non_negative_int = _in_range(to_int, 0, words="must be 0 or more")
+_retries = _in_range(to_int, -1, words="must be -1 (forever) or more")
+_non_negative_float = _in_range(to_float, 0, words="must be 0 or more")
+_port = _in_range(to_int, 0, 65535, words="port must be between 0 and 65535")
 
 
 def _user_name(value):
@@ -108,11 +118,11 @@ def _loglevel(value):
     return level
 
 
-def _choice(*choices):
+def _choice(what, *choices):
     def convert(value):
         word = _text(value).strip().upper()
         if word not in choices:
-            raise ValueError("unknown value %r (one of %s)" % (value, ", ".join(choices)))
+            raise ValueError("unknown %s %r; use one of %s" % (what, value, ", ".join(choices)))
         return word
 
     return convert
@@ -128,7 +138,7 @@ def _protocol(value):
     try:
         return socket.getprotobyname(text)
     except OSError:
-        raise ValueError("unknown protocol %r" % text) from None
+        raise ValueError("unknown protocol %r (see /etc/protocols)" % text) from None
 
 
 def _rlimit(value):
@@ -162,6 +172,50 @@ def _family_only(family):
 
 def _env_from_ini(value):
     raise ValueError("use an [env:NAME] section to set a watcher's environment")
+
+
+# -- circusctl set: from a command-line word to the JSON value sent ------------
+
+
+def _pairs(separator):
+    """``'A=1,B=2'`` (``'A:1,B:2'`` with ``separator=':'``) as a dict."""
+
+    def convert(text):
+        result = {}
+        for item in filter(None, (part.strip() for part in _text(text).split(","))):
+            key, sep, value = item.partition(separator)
+            if not sep:
+                raise ValueError(
+                    "must look like KEY%sVALUE,KEY2%sVALUE2" % (separator, separator)
+                )
+            result[key.strip()] = value.strip()
+        return result
+
+    return convert
+
+
+# Stream options that are numbers; the others stay text.
+_INT_STREAM_OPTIONS = ("max_bytes", "backup_count", "rotate_interval")
+
+
+def _stream_option(key):
+    def convert(text):
+        return to_int(text) if key in _INT_STREAM_OPTIONS else _text(text)
+
+    return convert
+
+
+def cli_value(key: str, text: str) -> Any:
+    """The JSON value circusctl sends for ``set NAME key text``.
+
+    Raises ``ValueError`` for a key the table does not know or a bad value.
+    """
+    row = lookup("watcher", key)
+    if row is None:
+        raise ValueError("unknown key %r" % key)
+    if row.name in ("stdout_stream.", "stderr_stream."):
+        return _stream_option(key[len(row.name):])(text)
+    return (row.cli or row.convert)(text)
 
 
 # -- checks of JSON values (add / set) -----------------------------------------
@@ -267,8 +321,8 @@ def _json_rlimit(value):
 _ROWS: list[Option] = []
 
 
-def _row(section, name, convert, check, default, doc, live, prefix=False):
-    _ROWS.append(Option(name, section, convert, check, default, doc, live, prefix))
+def _row(section, name, convert, check, default, doc, live, prefix=False, cli=None):
+    _ROWS.append(Option(name, section, convert, check, default, doc, live, prefix, cli))
 
 
 def _circus(name, convert, check, default, doc, live=Live.READONLY):
@@ -293,10 +347,10 @@ _circus("httpd_host", _text, _str, "localhost", "Host the web console binds.")
 _circus("httpd_port", _port, _json_port, 8080, "Port the web console binds.")
 _circus("httpd_close_outputs", to_bool, _json_bool, False, "Send the web console's stdout and stderr to /dev/null.")
 _circus("debug", to_bool, _json_bool, False, "Plugins, stats and web console log at DEBUG to circusd's stdout.")
-_circus("debug_gc", to_bool, _json_bool, False, "Turn on gc.DEBUG_LEAK in circusd.", Live.NONE)
+_circus("debug_gc", to_bool, _json_bool, False, "Turn on gc.DEBUG_LEAK in circusd (read once, at start).")
 _circus("pidfile", _text, _ostr, None, "File where circusd writes its pid (--pidfile wins).")
-_circus("umask", to_umask, _optional(to_umask), None, "Octal umask of circusd and its children; unset leaves it alone.", Live.NONE)
-_circus("loglevel", _loglevel, _loglevel, "info", "One of critical, error, warning, info, debug (--log-level wins).", Live.NONE)
+_circus("umask", to_umask, _optional(to_umask), None, "Octal umask of circusd and its children; unset leaves it alone.")
+_circus("loglevel", _loglevel, _loglevel, "info", "One of critical, error, warning, info, debug (--log-level wins).")
 _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://host[:port]?facility (--log-output wins).")
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
 _circus("max_message_size", _non_negative_int, _json_non_negative_int, 1048576, "Largest request body circusd parses, in bytes; a larger one gets an error reply (0: no limit).")
@@ -304,22 +358,22 @@ _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: 
 _circus("stream_backend", _text, _str, "thread", "Accepted for compatibility and ignored: streams always run in a writer thread.", Live.NONE)
 
 
-def _watcher(name, convert, check, default, doc, live, prefix=False):
-    _row("watcher", name, convert, check, default, doc, live, prefix)
+def _watcher(name, convert, check, default, doc, live, prefix=False, cli=None):
+    _row("watcher", name, convert, check, default, doc, live, prefix, cli)
 
 
 _bool = (to_bool, _json_bool)
 
-_watcher("cmd", _text, _json_cmd, "", "Command line to run; split like a shell would (or given to /bin/sh with shell).", Live.RELOAD)
-_watcher("args", _text, _optional(_json_args), None, "Extra arguments appended to cmd.", Live.RELOAD)
+_watcher("cmd", _text, _json_cmd, "", "Command line to run; split like a shell would (or given to /bin/sh with shell).", Live.RELOAD, cli=_text)
+_watcher("args", _text, _optional(_json_args), None, "Extra arguments appended to cmd.", Live.RELOAD, cli=_text)
 _watcher("numprocesses", _non_negative_int, _json_non_negative_int, 1, "Number of processes to keep running.", Live.MANAGE)
 _watcher("warmup_delay", _non_negative_float, _json_non_negative_float, 0.0, "Seconds between two spawns.", Live.NONE)
 _watcher("executable", _text, _ostr, None, "Program to run; the first word of cmd becomes argv[0].", Live.READONLY)
 _watcher("working_dir", _text, _ostr, None, "Working directory of the processes (default: circusd's).", Live.RELOAD)
 _watcher("shell", *_bool, False, "Run cmd through /bin/sh -c.", Live.RELOAD)
 _watcher("shell_args", _text, _ostr, None, "Arguments given to the shell after the command (with shell).", Live.READONLY)
-_watcher("uid", to_uid, _optional(to_uid), None, "User (name or number) the processes run as.", Live.RELOAD)
-_watcher("gid", to_gid, _optional(to_gid), None, "Group (name or number) the processes run as (default: the user's group).", Live.RELOAD)
+_watcher("uid", to_uid, _optional(to_uid), None, "User (name or number) the processes run as.", Live.RELOAD, cli=_text)
+_watcher("gid", to_gid, _optional(to_gid), None, "Group (name or number) the processes run as (default: the user's group).", Live.RELOAD, cli=_text)
 _watcher("copy_env", *_bool, False, "Start the environment from circusd's own.", Live.RELOAD)
 _watcher("copy_path", *_bool, False, "Put circusd's sys.path in PYTHONPATH (needs copy_env).", Live.READONLY)
 _watcher("send_hup", *_bool, False, "Reload gracefully by sending SIGHUP instead of restarting.", Live.NONE)
@@ -344,15 +398,15 @@ _watcher("close_child_stdin", *_bool, True, "Give the processes /dev/null as std
 _watcher("close_child_stdout", *_bool, False, "Send the processes' stdout to /dev/null.", Live.RELOAD)
 _watcher("close_child_stderr", *_bool, False, "Send the processes' stderr to /dev/null.", Live.RELOAD)
 _watcher("check_flapping", *_bool, True, "Accepted for compatibility; the flapping plugin decides.", Live.READONLY)
-_watcher("env", _env_from_ini, _optional(_json_env), None, "Environment of the processes (from [env] sections in ini files).", Live.RELOAD)
+_watcher("env", _env_from_ini, _optional(_json_env), None, "Environment of the processes (from [env] sections in ini files).", Live.RELOAD, cli=_pairs("="))
 _watcher("stdout_stream", _family_only("stdout_stream."), _optional(_json_stream), None, "Where the processes' stdout goes (see stdout_stream.*).", Live.NONE)
 _watcher("stderr_stream", _family_only("stderr_stream."), _optional(_json_stream), None, "Where the processes' stderr goes (see stderr_stream.*).", Live.NONE)
-_watcher("hooks", _family_only("hooks."), _optional(_json_hooks), None, "Hooks called around start, spawn, stop, signal and reap (see hooks.*).", Live.NONE)
+_watcher("hooks", _family_only("hooks."), _optional(_json_hooks), None, "Hooks called around start, spawn, stop, signal and reap (see hooks.*).", Live.NONE, cli=_pairs(":"))
 _watcher("hook_timeout", _non_negative_float, _json_non_negative_float, 30.0, "Seconds a hook may run before it counts as failed (0: no limit).", Live.NONE)
 _watcher("rlimit_", _rlimit, _json_rlimit, None, "rlimit_NAME: setrlimit(RLIMIT_NAME, value) in each process; empty = unlimited.", Live.RELOAD, prefix=True)
 _watcher("stdout_stream.", _text, _scalar, None, "stdout_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)
 _watcher("stderr_stream.", _text, _scalar, None, "stderr_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)
-_watcher("hooks.", _hook, _hook, None, "hooks.HOOK = dotted.path[, ignore_failure]: a callable run at that moment.", Live.NONE, prefix=True)
+_watcher("hooks.", _hook, _hook, None, "hooks.HOOK = dotted.path[, ignore_failure]: a callable run at that moment, one of %s." % ", ".join(HOOK_NAMES), Live.NONE, prefix=True, cli=_text)
 _watcher("flapping.", _text, _text, None, "flapping.OPTION: per-watcher settings of the flapping plugin (kept as text).", Live.READONLY, prefix=True)
 
 
@@ -362,9 +416,10 @@ def _socket(name, convert, check, default, doc):
 
 _socket("host", _text, _str, "localhost", "Host or address to bind.")
 _socket("port", _port, _json_port, 8080, "Port to bind; 0 picks a free one.")
-_socket("family", _choice("AF_INET", "AF_INET6", "AF_UNIX"), _choice("AF_INET", "AF_INET6", "AF_UNIX"), "AF_INET", "AF_INET, AF_INET6 or AF_UNIX.")
-_SOCK_TYPES = ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
-_socket("type", _choice(*_SOCK_TYPES), _choice(*_SOCK_TYPES), "SOCK_STREAM", "SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM or SOCK_SEQPACKET.")
+_family = _choice("family", "AF_INET", "AF_INET6", "AF_UNIX")
+_socket("family", _family, _family, "AF_INET", "AF_INET, AF_INET6 or AF_UNIX.")
+_sock_type = _choice("type", "SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
+_socket("type", _sock_type, _sock_type, "SOCK_STREAM", "SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM or SOCK_SEQPACKET.")
 _socket("proto", _protocol, _protocol, 0, "Protocol name or number (0: the family's default).")
 _socket("backlog", _non_negative_int, _json_non_negative_int, 2048, "Length of the listen queue.")
 _socket("path", _text, _ostr, None, "Path of a unix socket (implies AF_UNIX; host and port are ignored).")
@@ -431,6 +486,18 @@ def check_settable(values: dict) -> dict:
         except (TypeError, ValueError) as error:
             raise ValueError("invalid value for %r: %s" % (key, error)) from None
     return checked
+
+
+def check_singleton(name: str, singleton: bool, numprocesses: int) -> None:
+    """The singleton rule: a singleton watcher runs at most 1 process.
+
+    Raises ``ValueError`` naming the watcher and the limit. The config file,
+    ``add``, ``set``, ``incr`` and ``reloadconfig`` all report this message.
+    """
+    if singleton and numprocesses > 1:
+        raise ValueError(
+            "watcher %r is a singleton: it runs at most 1 process, not %d" % (name, numprocesses)
+        )
 
 
 # Families whose dotted keys (``hooks.after_start``, ``stdout_stream.class``)

@@ -7,8 +7,13 @@ the effect lets it be tested without processes.
 
 from dataclasses import dataclass, field
 
-# [circus] keys a running circusd can take without a restart.
-LIVE_CIRCUS_KEYS = {"check_delay", "warmup_delay", "include", "include_dir", "debug_gc"}
+from circus import options
+
+# [circus] keys a running circusd can take without a restart: the table's
+# ``live`` column says so, nobody else.
+LIVE_CIRCUS_KEYS = frozenset(
+    row.name for row in options.rows("circus") if row.live is not options.Live.READONLY
+)
 
 
 @dataclass

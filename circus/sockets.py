@@ -18,7 +18,7 @@ import stat
 import struct
 from typing import Any, Iterable, Mapping, Optional, Union
 
-from circus.convert import to_bool, to_int, to_umask
+from circus import options
 
 logger = logging.getLogger("circus.sockets")
 
@@ -50,71 +50,48 @@ def queue_length(sock: socket.socket) -> Optional[int]:
         return None
     return _TCP_INFO.unpack(raw[: _TCP_INFO.size])[6]
 
-FAMILIES = ("AF_INET", "AF_INET6", "AF_UNIX")
-TYPES = ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET")
+
 # listen() only means something for connection-oriented sockets.
 LISTENING_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
 
-CONFIG_KEYS = (
-    "host",
-    "port",
-    "family",
-    "type",
-    "proto",
-    "backlog",
-    "path",
-    "umask",
-    "replace",
-    "so_reuseport",
-    "blocking",
-    "interface",
-)
-
-_CONVERTERS = {
-    "port": to_int,
-    "backlog": to_int,
-    "replace": to_bool,
-    "so_reuseport": to_bool,
-    "blocking": to_bool,
-}
+# The [socket:NAME] keys: the option table's socket rows.
+CONFIG_KEYS = tuple(row.name for row in options.rows("socket"))
+# The constructor reads these from text itself (the Python API takes
+# 'AF_INET', 'tcp', '077'); load_from_config converts the others.
+_READ_BY_CONSTRUCTOR = ("family", "type", "proto", "umask")
 
 
-def _constant(name: str, value: Union[str, int], allowed: Iterable[str], what: str) -> int:
+def _convert(name: str, key: str, value: Any, keyed: bool = False) -> Any:
+    """``value`` of socket ``name``'s ``key`` through the option table's converter.
+
+    A ValueError names the socket (and, when ``keyed``, the key).
+    """
+    try:
+        return options.lookup("socket", key).convert(value)
+    except ValueError as exc:
+        where = "socket %r: %s" % (name, key) if keyed else "socket %r" % name
+        raise ValueError("%s: %s" % (where, exc)) from None
+
+
+def _constant(name: str, value: Union[str, int], what: str) -> int:
     """Turn ``'AF_INET'`` (any case) or an int into the socket module constant."""
-    allowed = tuple(allowed)
     if isinstance(value, int):
         return value
-    key = str(value).strip().upper()
-    if key not in allowed:
-        raise ValueError(
-            "socket %r: unknown %s %r; use one of %s" % (name, what, value, ", ".join(allowed))
-        )
-    return int(getattr(socket, key))
+    return int(getattr(socket, _convert(name, what, value)))
 
 
 def _protocol(name: str, proto: Union[str, int, None]) -> int:
     """A protocol number from an int, a numeric string or a name ('tcp')."""
     if proto is None or proto == "":
         return 0
-    if isinstance(proto, int):
-        return proto
-    text = str(proto).strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        return socket.getprotobyname(text)
-    except OSError:
-        raise ValueError("socket %r: unknown protocol %r (see /etc/protocols)" % (name, proto))
+    return _convert(name, "proto", proto)
 
 
 def _umask(name: str, umask: Union[str, int, None]) -> Optional[int]:
     """An umask from an int or an octal string ('077'); None leaves the umask alone."""
     if umask is None or umask == "":
         return None
-    try:
-        return to_umask(umask)
-    except ValueError as exc:
-        raise ValueError("socket %r: %s" % (name, exc)) from None
+    return _convert(name, "umask", umask)
 
 
 def _bind_error(name: str, where: str, exc: OSError) -> OSError:
@@ -176,8 +153,8 @@ class CircusSocket(socket.socket):
         blocking: bool = False,
         proto: Union[str, int] = 0,
     ) -> None:
-        family_num = socket.AF_UNIX if path else _constant(name, family, FAMILIES, "family")
-        type_num = _constant(name, type, TYPES, "type")
+        family_num = socket.AF_UNIX if path else _constant(name, family, "family")
+        type_num = _constant(name, type, "type")
         proto_num = _protocol(name, proto)
         check_address(name, family_num, path)
         self._check(name, family_num, type_num, int(port), so_reuseport)
@@ -447,12 +424,9 @@ class CircusSocket(socket.socket):
             raise ValueError(
                 "socket %r: unknown option%s %s" % (name, "s" if len(unknown) > 1 else "", ", ".join(unknown))
             )
-        for key, convert in _CONVERTERS.items():
-            if key in conf:
-                try:
-                    conf[key] = convert(conf[key])
-                except ValueError as exc:
-                    raise ValueError("socket %r: %s: %s" % (name, key, exc)) from None
+        for key, value in conf.items():
+            if isinstance(value, str) and key not in _READ_BY_CONSTRUCTOR:
+                conf[key] = _convert(name, key, value, keyed=True)
         if conf.get("host") is None:
             conf.pop("host", None)
         return cls(name=name, **conf)

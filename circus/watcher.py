@@ -30,29 +30,7 @@ from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
 
 logger = logging.getLogger("circus.watcher")
 
-HOOK_NAMES = (
-    "before_start",
-    "after_start",
-    "before_spawn",
-    "after_spawn",
-    "before_stop",
-    "after_stop",
-    "before_signal",
-    "after_signal",
-    "before_reap",
-    "after_reap",
-    "extended_stats",
-)
-# A failure of these hooks never changes what happens next.
-HOOKS_IGNORING_FAILURE = {
-    "before_stop",
-    "after_stop",
-    "before_signal",
-    "after_signal",
-    "before_reap",
-    "after_reap",
-    "extended_stats",
-}
+HOOK_NAMES, HOOKS_IGNORING_FAILURE = option_table.HOOK_NAMES, option_table.HOOKS_IGNORING_FAILURE
 
 # Crash-loop protection, per slot (wid): from the second failed start in a row
 # of a slot, its respawns wait, doubling from 100 ms up to 5 s, instead of
@@ -180,8 +158,7 @@ class Watcher:
     def _check(self):
         if not isinstance(self.cmd, str) or not self.cmd.strip():
             raise ValueError("watcher %r: cmd must be a non-empty string" % self.name)
-        if self.singleton and self.numprocesses not in (0, 1):
-            raise ValueError("watcher %r: a singleton runs at most 1 process" % self.name)
+        option_table.check_singleton(self.name, self.singleton, self.numprocesses)
         if self.numprocesses < 0:
             raise ValueError("watcher %r: numprocesses must be >= 0" % self.name)
 
@@ -284,10 +261,9 @@ class Watcher:
         """
         try:
             checked = option_table.check_settable(values)
+            option_table.check_singleton(self.name, checked.get("singleton", self.singleton), checked.get("numprocesses", self.numprocesses))
         except ValueError as exc:
             raise MessageError(str(exc)) from None
-        if "numprocesses" in checked and self.singleton and checked["numprocesses"] > 1:
-            raise MessageError("watcher %r is a singleton" % self.name)
         hooks, streams = {}, {}
         try:
             for key, value in checked.items():
@@ -1142,8 +1118,7 @@ class Watcher:
         # The new count is computed inside the lock: queued changes add up.
         async with self.turn():
             numprocesses = max(0, int(compute(self.numprocesses)))
-            if self.singleton and numprocesses > 1:
-                raise ValueError("watcher %r is a singleton: at most 1 process" % self.name)
+            option_table.check_singleton(self.name, self.singleton, numprocesses)
             self.numprocesses = numprocesses
             if self.state is WatcherState.ACTIVE:
                 await self._manage()

@@ -30,5 +30,12 @@ class Decr(Incr):
 
     name = "decr"
 
+    def early_reply(self, watcher, nb):
+        # Fewer processes never break the singleton rule: a singleton is
+        # left alone, as Circus 0.19 does.
+        if watcher.singleton:
+            return {"numprocesses": watcher.numprocesses, "singleton": True}
+        return None
+
     def change(self, watcher, nb):
         return watcher.decr(nb)

@@ -1,5 +1,6 @@
 """incr: more processes for a watcher."""
 
+from circus import options
 from circus.commands import WAITING, Command, as_key, find_watcher, int_arg, optional, required
 from circus.exc import ArgumentError, MessageError
 
@@ -18,8 +19,8 @@ class Incr(Command):
 
     ``nb`` (default 1) is how many processes to add. With ``waiting`` the
     reply comes once the processes run and has ``numprocesses``, the new
-    count. A singleton watcher is left alone: the reply has
-    ``numprocesses`` and ``singleton: true``.
+    count. A singleton watcher runs at most 1 process: an ``incr`` past
+    that is an error reply naming the watcher and the limit.
 
     Command line
     ------------
@@ -49,9 +50,19 @@ class Incr(Command):
 
     def prepare(self, arbiter, props):
         watcher = find_watcher(arbiter, props["name"])
-        if watcher.singleton:
-            return {"numprocesses": watcher.numprocesses, "singleton": True}
-        return as_key("numprocesses", self.change(watcher, props.get("nb", 1)))
+        nb = props.get("nb", 1)
+        early = self.early_reply(watcher, nb)
+        if early is not None:
+            return early
+        return as_key("numprocesses", self.change(watcher, nb))
+
+    def early_reply(self, watcher, nb):
+        """The reply when the change is not made (None: make it); raises when it is refused."""
+        try:
+            options.check_singleton(watcher.name, watcher.singleton, watcher.numprocesses + nb)
+        except ValueError as error:
+            raise MessageError(str(error)) from None
+        return None
 
     def change(self, watcher, nb):
         return watcher.incr(nb)

@@ -7,44 +7,19 @@ from circus.commands import (
     check_watcher_options,
     discard,
     find_watcher,
-    int_arg,
     required,
 )
 from circus.exc import ArgumentError, MessageError
 
-# Keys the daemon resolves itself (a user name means the daemon's user).
-_SENT_AS_TEXT = ("uid", "gid", "args", "cmd")
-_INT_STREAM_KEYS = ("max_bytes", "backup_count", "rotate_interval")
-
-
-def _pairs(text, what):
-    """``'A=1,B=2'`` (or ``'A:1,B:2'`` for hooks) as a dict."""
-    result = {}
-    separator = ":" if what == "hooks" else "="
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition(separator)
-        if not sep:
-            raise ArgumentError("%s must look like KEY%sVALUE,KEY2%sVALUE2" % (what, separator, separator))
-        result[key.strip()] = value.strip()
-    return result
-
 
 def convert_value(key, text):
-    """The JSON value circusctl sends for ``set <name> <key> <text>``."""
+    """The JSON value circusctl sends for ``set <name> <key> <text>`` (the table's ``cli`` column)."""
     from circus import options as table
 
-    row = table.lookup("watcher", key)
-    if row is None:
+    if table.lookup("watcher", key) is None:
         raise ArgumentError("unknown key %r" % key)
-    if key in _SENT_AS_TEXT or key.startswith("hooks."):
-        return text
-    if key in ("env", "hooks"):
-        return _pairs(text, key)
-    if key.startswith(("stdout_stream.", "stderr_stream.")):
-        option = key.split(".", 1)[1]
-        return int_arg(text, key) if option in _INT_STREAM_KEYS else text
     try:
-        return row.convert(text)
+        return table.cli_value(key, text)
     except ValueError as error:
         raise ArgumentError("invalid value for %r: %s" % (key, error)) from None
 

@@ -149,12 +149,14 @@ async def test_incr_and_decr_change_the_count_and_report_it_when_waiting(tmp_pat
 
 
 @async_test
-async def test_a_singleton_is_never_resized(tmp_path, workers, tracker):
+async def test_a_singleton_is_left_alone_by_decr_and_refuses_an_incr_past_one(tmp_path, workers, tracker):
     async with controlled(tmp_path, [{"name": "one", "cmd": workers.cmd("o"), "singleton": True}]) as (arbiter, send):
-        for command in ("incr", "decr"):
-            reply = ok(await send(command, name="one", waiting=True))
-            assert (reply["numprocesses"], reply["singleton"]) == (1, True)
-        assert ok(await send("incr", name="one"))["singleton"] is True
+        reply = ok(await send("decr", name="one", waiting=True))
+        assert (reply["numprocesses"], reply["singleton"]) == (1, True)
+        for waiting in (True, False):
+            reason = error(await send("incr", name="one", waiting=waiting), 3)["reason"]
+            assert reason == "watcher 'one' is a singleton: it runs at most 1 process, not 2"
+        assert arbiter.get_watcher("one").numprocesses == 1
 
 
 # -- kill -----------------------------------------------------------------------------------

@@ -227,3 +227,52 @@ def test_check_settable_names_the_first_bad_key():
                             ({"numprocesses": "3"}, "invalid value for 'numprocesses'")]:  # fmt: skip
         with pytest.raises(ValueError, match=message):
             check_settable(values)
+
+
+def test_the_hooks_page_documents_exactly_the_hook_names_of_the_table():
+    import pathlib
+    import re
+
+    page = (pathlib.Path(__file__).parents[2] / "docs" / "hooks.rst").read_text()
+    rows = re.findall(r"^``(\w+)``\s{2,}", page, re.MULTILINE)
+    documented = [name for name in rows if name in options.HOOK_NAMES or name.startswith(("before_", "after_"))]
+    assert set(documented) == set(options.HOOK_NAMES)
+    assert options.HOOKS_IGNORING_FAILURE < set(options.HOOK_NAMES)
+
+
+def test_the_hooks_row_names_every_hook_so_the_configuration_page_does():
+    doc = options.lookup("watcher", "hooks.after_start").doc
+    assert all(name in doc for name in options.HOOK_NAMES)
+
+
+def test_every_watcher_row_turns_circusctl_text_into_a_value_its_own_check_accepts():
+    samples = {"env": "A=1,B=x=y", "hooks": "after_start:m.f", "hooks.": "m.f,true",
+               "stdout_stream.": "out.log", "stderr_stream.": "err.log", "rlimit_": "100",
+               "stop_signal": "TERM", "retry_in": "1.5", "uid": "0", "gid": "0", "cmd": "sleep 1", "args": "--x"}  # fmt: skip
+    for row in options.rows("watcher"):
+        if row.name in ("stdout_stream", "stderr_stream"):  # set as stdout_stream.KEY
+            with pytest.raises(ValueError, match="stream.\\* keys"):
+                options.cli_value(row.name, "x")
+            continue
+        key = row.name + ("nofile" if row.name == "rlimit_" else "x" if row.prefix else "")
+        default = row.default if row.default is not None else ""
+        text = samples.get(row.name, str(default).lower() if isinstance(default, bool) else str(default))
+        row.check(options.cli_value(key, text))  # the daemon accepts what circusctl sends
+
+
+def test_circusctl_sends_stream_sizes_as_numbers_and_other_stream_options_as_text():
+    assert options.cli_value("stdout_stream.max_bytes", "1024") == 1024
+    assert options.cli_value("stderr_stream.backup_count", "3") == 3
+    assert options.cli_value("stdout_stream.filename", "1024") == "1024"
+    with pytest.raises(ValueError):
+        options.cli_value("stdout_stream.rotate_interval", "often")
+    with pytest.raises(ValueError, match="unknown key 'colour'"):
+        options.cli_value("colour", "blue")
+
+
+def test_the_singleton_rule_allows_0_or_1_process_and_names_the_watcher_and_the_limit():
+    for singleton, numprocesses in [(True, 0), (True, 1), (False, 5)]:
+        options.check_singleton("web", singleton, numprocesses)
+    with pytest.raises(ValueError) as refused:
+        options.check_singleton("web", True, 2)
+    assert str(refused.value) == "watcher 'web' is a singleton: it runs at most 1 process, not 2"

@@ -459,3 +459,26 @@ def test_a_socket_the_kernel_refuses_to_create_is_an_oserror_naming_it():
     with pytest.raises(OSError, match=r"'web': cannot create the socket \(AF_INET, SOCK_RAW, proto 0\)") as info:
         CircusSocket(name="web", port=0, type="SOCK_RAW")
     assert info.value.errno == errno.EPROTONOSUPPORT
+
+
+def test_the_socket_config_keys_are_the_option_tables_socket_rows():
+    from circus import options
+    from circus.sockets import CONFIG_KEYS
+
+    assert set(CONFIG_KEYS) == {row.name for row in options.rows("socket")}
+
+
+@pytest.mark.parametrize(
+    "key, bad",
+    [("family", "AF_X"), ("type", "SOCK_X"), ("proto", "nosuchproto"), ("port", "eighty"),
+     ("port", "70000"), ("backlog", "-1"), ("umask", "9"), ("replace", "maybe")],
+)  # fmt: skip
+def test_the_config_file_and_load_from_config_refuse_a_bad_value_with_the_tables_words(key, bad):
+    from circus import options
+
+    with pytest.raises(ValueError) as table:
+        options.lookup("socket", key).convert(bad)
+    with pytest.raises(ValueError) as loaded:
+        CircusSocket.load_from_config({"name": "web", key: bad})
+    assert str(loaded.value).startswith("socket 'web': ")
+    assert str(loaded.value).endswith(str(table.value))
