@@ -1,6 +1,7 @@
 """The arbiter owns the watchers, the sockets, the event publisher and the controller."""
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -20,7 +21,9 @@ from circus.helper_watchers import internal_watchers, with_internal_watchers
 from circus.pidfile import Pidfile
 from circus.procinfo import child_pids
 from circus.reload_plan import LIVE_CIRCUS_KEYS, plan_reload, uses_socket
+from circus.signals import SignalRouter
 from circus.sockets import CircusSocket, CircusSockets
+from circus.tasks import TaskSet
 from circus.watcher import Watcher, add_pythonpath_to_sys_path
 
 logger = logging.getLogger("circus.arbiter")
@@ -104,12 +107,14 @@ class Arbiter:
         self.evpub_socket = None
         self.child_watcher = None
         self._pidfile = None
-        self._changing = None
+        self._changing = asyncio.Lock()
         self._stopped = None
         self._started = None  # set when a start ends, however it ends
         self._running = False
         self._stopping = False
         self._check_task = None
+        self._tasks = TaskSet("arbiter")
+        self._signals = SignalRouter(self, self._tasks)
         self._owns_context = False
         self._foreign_children = set()  # children of a program embedding the arbiter
         self._unmanaged = set()  # pids left running by rm --nostop
@@ -280,6 +285,20 @@ class Arbiter:
     def _starting(self):
         return self._started is not None and not self._started.is_set()
 
+    @contextlib.asynccontextmanager
+    async def exclusive(self, what):
+        """Hold the arbiter for one arbiter-wide change: ``add``, ``rm``,
+        ``reloadconfig``, ``restart`` (every watcher) or ``quit``.
+
+        Changes run one at a time, in the order they arrive: one that finds
+        another in progress waits for its end (and logs that it waits), so
+        none sees the watchers or sockets of a change half applied.
+        """
+        if self._changing.locked():
+            logger.info("%s: another arbiter-wide change is in progress, waiting for it", what)
+        async with self._changing:
+            yield
+
     async def _start_all(self, cb=None):
         loop = self.loop = asyncio.get_running_loop()
         if self._stopped is None:
@@ -297,7 +316,7 @@ class Arbiter:
         self.child_watcher.start()
         if self.child_watcher.reaps_all_children:
             become_subreaper()
-            self._install_signal_handlers(loop)
+            self._signals.install(loop)
         if self.context is None:
             self.context = zmq.asyncio.Context()
             self._owns_context = True
@@ -317,56 +336,9 @@ class Arbiter:
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
         await self.start_watchers()
         if not self._stopping:
-            self._check_task = asyncio.ensure_future(self._periodic_check())
+            self._check_task = self._tasks.spawn(self._periodic_check(), name="periodic check")
         if cb is not None:
             cb(self)
-
-    def _install_signal_handlers(self, loop):
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            loop.add_signal_handler(sig, self._on_stop_signal, sig)
-        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
-        # Default actions would kill circusd and orphan every child.
-        for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
-            loop.add_signal_handler(sig, self._on_ignored_signal, sig)
-        # A burst of SIGCHLD (a thousand workers stopping) fills the loop's
-        # wakeup pipe; one wake-up is enough, so the overflow is not an error.
-        signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
-
-    def _remove_signal_handlers(self):
-        loop = asyncio.get_running_loop()
-        for sig in (
-            signal.SIGTERM,
-            signal.SIGINT,
-            signal.SIGQUIT,
-            signal.SIGHUP,
-            signal.SIGUSR1,
-            signal.SIGUSR2,
-            signal.SIGWINCH,
-        ):
-            loop.remove_signal_handler(sig)
-
-    def _on_stop_signal(self, sig):
-        logger.info("got %s, stopping", signal.Signals(sig).name)
-        self.stop()
-
-    def _on_hup(self):
-        logger.info("got SIGHUP, reloading the configuration")
-        asyncio.ensure_future(self._reload_logged())
-
-    async def _reload_logged(self):
-        from circus.logsetup import reopen_log_files
-
-        reopen_log_files()
-        try:
-            if self.config_file:
-                await self.reload_from_config()
-            else:
-                await self.reload()
-        except Exception as exc:
-            logger.error("reload failed, nothing changed: %s", exc)
-
-    def _on_ignored_signal(self, sig):
-        logger.info("got %s, ignored", signal.Signals(sig).name)
 
     async def _periodic_check(self):
         """Safety net: reap anything missed and bring watchers back to their count."""
@@ -376,7 +348,7 @@ class Arbiter:
                 self.child_watcher.reap_all()
             for watcher in self.watchers:
                 if watcher.needs_manage():
-                    asyncio.ensure_future(watcher.manage_processes())
+                    self._tasks.spawn(watcher.manage_processes(), name="%s: manage" % watcher.name)
 
     async def start_watchers(self):
         """Start every autostart watcher, highest priority first."""
@@ -418,7 +390,7 @@ class Arbiter:
             running = None
         loop = self._running_loop()
         if running is not None and (loop is None or running is loop):
-            task = running.create_task(self.shutdown())
+            task = self._tasks.spawn(self.shutdown(), name="shutdown")
             # A Python signal handler may have interrupted the loop's select:
             # a threadsafe call writes to its self-pipe and wakes it up.
             running.call_soon_threadsafe(_nothing)
@@ -456,7 +428,7 @@ class Arbiter:
             if not self._running:
                 return  # the start failed: what it had started is stopped already
         self._stopping = True
-        async with self._changing:
+        async with self.exclusive("quit"):
             await self._shutdown()
 
     async def _shutdown(self):
@@ -464,6 +436,7 @@ class Arbiter:
             self._check_task.cancel()
         await self.stop_watchers()
         await self._stop_adopted_orphans()
+        await self._tasks.cancel_all()
         if self.ctrl is not None:
             self.ctrl.stop()
         self._running = False
@@ -504,7 +477,7 @@ class Arbiter:
         self.sockets.close_all()
         if self.child_watcher is not None:
             if self.child_watcher.reaps_all_children:
-                self._remove_signal_handlers()
+                self._signals.remove()
             self.child_watcher.stop()
         if self._owns_context:
             self.context.term()
@@ -524,11 +497,12 @@ class Arbiter:
         if self.ctrl is not None:
             self.ctrl.stop()
         self._running = False
+        await self._tasks.cancel_all()
         self._close_resources()
 
     async def restart(self):
         """Stop and start every watcher; the configuration is not read again (see reload_from_config)."""
-        async with self._changing:
+        async with self.exclusive("restart"):
             await self.stop_watchers()
             await self.start_watchers()
 
@@ -545,28 +519,65 @@ class Arbiter:
     # -- watchers at runtime ------------------------------------------------
 
     def add_watcher(self, name, cmd, **options):
-        """Create and register a watcher (not started); publishes ``add``."""
-        if name.lower() in self._watchers_by_name:
-            raise AlreadyExist("watcher %r already exists" % name)
-        watcher = build_watcher(dict(options, name=name, cmd=cmd))
-        self._register(watcher)
-        watcher.notify_event("add", {"time": time.time()})
+        """Create and register a watcher (not started); publishes ``add``.
+
+        Not an exclusive change: for a program driving its own arbiter. The
+        ``add`` command builds with :meth:`new_watcher` and adds with :meth:`add`.
+        """
+        watcher = self.new_watcher(name, cmd, **options)
+        self._add_built(watcher)
         return watcher
 
+    def new_watcher(self, name, cmd, **options):
+        """A watcher built from ``add`` options, not registered; AlreadyExist if ``name`` is taken."""
+        if name.lower() in self._watchers_by_name:
+            raise AlreadyExist("watcher %r already exists" % name)
+        return build_watcher(dict(options, name=name, cmd=cmd))
+
+    def add(self, watcher, start=False):
+        """Register ``watcher`` (and start it if ``start``) as an arbiter-wide change.
+
+        With no change in progress the watcher is registered before this
+        returns, and the result is the start's awaitable (None without
+        ``start``). Otherwise the result is an awaitable that waits for the
+        change in progress, then registers and starts.
+        """
+        if not self._changing.locked():
+            self._add_built(watcher)
+            return watcher.start() if start else None
+        return self._add_after_change(watcher, start)
+
+    async def _add_after_change(self, watcher, start):
+        async with self.exclusive("add"):
+            self._add_built(watcher)
+            if start:
+                return await watcher.start()
+        return None
+
+    def _add_built(self, watcher):
+        self._register(watcher)
+        watcher.notify_event("add", {"time": time.time()})
+
     async def rm_watcher(self, name, nostop=False):
-        """Unregister a watcher, publish ``remove``, then stop it unless ``nostop``."""
-        try:
-            watcher = self.get_watcher(name)
-        except KeyError:
-            raise MessageError("program %s not found" % name) from None
-        self._unregister(watcher)
-        watcher.notify_event("remove", {"time": time.time()})
-        if nostop:
-            for pid in watcher.pids:
-                self.child_watcher.forget(pid)
-            self._unmanaged.update(watcher.pids)
-            return
-        await watcher.stop()
+        """Unregister a watcher, publish ``remove``, then stop it unless ``nostop``.
+
+        An arbiter-wide change: it waits for one in progress, and a stop of
+        circusd waits for it, so the watcher's processes are gone before
+        circusd exits.
+        """
+        async with self.exclusive("rm"):
+            try:
+                watcher = self.get_watcher(name)
+            except KeyError:
+                raise MessageError("program %s not found" % name) from None
+            self._unregister(watcher)
+            watcher.notify_event("remove", {"time": time.time()})
+            if nostop:
+                for pid in watcher.pids:
+                    self.child_watcher.forget(pid)
+                self._unmanaged.update(watcher.pids)
+                return
+            await watcher.stop()
 
     # -- configuration reload -----------------------------------------------
 
@@ -579,9 +590,7 @@ class Arbiter:
         """
         from circus.config import get_config
 
-        if self._changing.locked():
-            logger.info("another arbiter-wide change is in progress, waiting for it")
-        async with self._changing:
+        async with self.exclusive("reloadconfig"):
             new_cfg = get_config(config_file or self.config_file)
             old_full = with_internal_watchers(self._cfg, self._internal_settings(self._cfg))
             new_full = with_internal_watchers(new_cfg, self._internal_settings(new_cfg))
