@@ -52,10 +52,12 @@ def watchers_ini(workers, slow_timeout, other_count):
     """ % (workers.cmd("slow", "ignore-term", "record-stop"), slow_timeout, workers.cmd("other"), other_count)
 
 
-def test_an_rm_sent_during_a_slow_reloadconfig_waits_for_the_whole_reload(started, workers):
-    daemon, client = started(watchers_ini(workers, 4, 1))
-    workers.wait_reports("slow", 1, timeout=15)
-    # The new file removes the slow watcher, resizes ``other`` and adds ``fresh``.
+def during_a_slow_reload(daemon, workers, action):
+    """Reload to a file that removes ``slow`` (4 s to stop), resizes ``other``
+    to 2 and adds ``fresh``; run ``action()`` while ``slow`` is stopping.
+
+    Returns the reloadconfig reply, checked to be the whole reload.
+    """
     daemon.write_ini("""
         [watcher:other]
         cmd = %s
@@ -66,13 +68,15 @@ def test_an_rm_sent_during_a_slow_reloadconfig_waits_for_the_whole_reload(starte
     """ % (workers.cmd("other"), workers.cmd("fresh")))
     replies = []
     reloader = CircusClient(endpoint=daemon.endpoint, timeout=30)
-    thread = threading.Thread(target=lambda: replies.append(reloader.send_message("reloadconfig", waiting=True)))
+
+    def reload():
+        replies.append(reloader.send_message("reloadconfig", waiting=True))
+
+    thread = threading.Thread(target=reload)
     thread.start()
     try:
-        # The reload is now stopping ``slow``, which ignores SIGTERM for 4 s.
         until(lambda: workers.stops("slow"), timeout=15, what="the reload to stop 'slow'")
-        ok(client, "rm", name="other")
-        thread.join(30)
+        action()
     finally:
         thread.join(30)
         reloader.stop()
@@ -80,8 +84,30 @@ def test_an_rm_sent_during_a_slow_reloadconfig_waits_for_the_whole_reload(starte
     changes = replies[0]["changes"]
     assert changes["watchers_removed"] == ["slow"] and changes["watchers_added"] == ["fresh"], changes
     assert changes["watchers_resized"] == {"other": 2}, changes
+    return replies[0]
+
+
+def test_an_rm_sent_during_a_slow_reloadconfig_waits_for_the_whole_reload(started, workers):
+    daemon, client = started(watchers_ini(workers, 4, 1))
+    workers.wait_reports("slow", 1, timeout=15)
+    during_a_slow_reload(daemon, workers, lambda: ok(client, "rm", name="other"))
     until(lambda: ok(client, "list")["watchers"] == ["fresh"], timeout=15, what="rm applied after the reload")
     assert client.send_message("status", name="fresh")["status"] == "active"
+
+
+def test_an_add_sent_during_a_slow_reloadconfig_is_applied_after_it(started, workers):
+    daemon, client = started(watchers_ini(workers, 4, 1))
+    workers.wait_reports("slow", 1, timeout=15)
+    seen = []
+
+    def add():
+        ok(client, "add", name="extra", cmd=workers.cmd("extra"), start=True, waiting=True)
+        seen.append(ok(client, "list")["watchers"])  # what the add's reply came after
+
+    during_a_slow_reload(daemon, workers, add)
+    # The reload had added ``fresh`` (its last step) before the add applied.
+    assert seen == [["extra", "fresh", "other"]], seen
+    assert client.send_message("status", name="extra")["status"] == "active"
 
 
 def test_a_watcher_removed_without_waiting_is_stopped_before_circusd_exits(started, workers):
