@@ -1,15 +1,13 @@
 """The arbiter owns the watchers, the sockets, the event publisher and the controller."""
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import os
-import shlex
 import signal
 import socket
-import sys
-import threading
 import time
 
 import zmq
@@ -19,11 +17,13 @@ from circus import __version__
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper, wait_gone
 from circus.exc import AlreadyExist, MessageError
-from circus.naming import resolve_name
+from circus.helper_watchers import internal_watchers
 from circus.pidfile import Pidfile
 from circus.procinfo import child_pids
-from circus.reload_plan import LIVE_CIRCUS_KEYS, plan_reload, uses_socket
+from circus.reload_plan import LIVE_CIRCUS_KEYS
+from circus.signals import SignalRouter
 from circus.sockets import CircusSocket, CircusSockets
+from circus.tasks import TaskSet
 from circus.watcher import Watcher, add_pythonpath_to_sys_path
 
 logger = logging.getLogger("circus.arbiter")
@@ -107,12 +107,14 @@ class Arbiter:
         self.evpub_socket = None
         self.child_watcher = None
         self._pidfile = None
-        self._changing = None
+        self._changing = asyncio.Lock()
         self._stopped = None
         self._started = None  # set when a start ends, however it ends
         self._running = False
         self._stopping = False
         self._check_task = None
+        self._tasks = TaskSet("arbiter")
+        self._signals = SignalRouter(self, self._tasks)
         self._owns_context = False
         self._foreign_children = set()  # children of a program embedding the arbiter
         self._unmanaged = set()  # pids left running by rm --nostop
@@ -283,6 +285,20 @@ class Arbiter:
     def _starting(self):
         return self._started is not None and not self._started.is_set()
 
+    @contextlib.asynccontextmanager
+    async def exclusive(self, what):
+        """Hold the arbiter for one arbiter-wide change: ``add``, ``rm``,
+        ``reloadconfig``, ``restart`` (every watcher) or ``quit``.
+
+        Changes run one at a time, in the order they arrive: one that finds
+        another in progress waits for its end (and logs that it waits), so
+        none sees the watchers or sockets of a change half applied.
+        """
+        if self._changing.locked():
+            logger.info("%s: another arbiter-wide change is in progress, waiting for it", what)
+        async with self._changing:
+            yield
+
     async def _start_all(self, cb=None):
         loop = self.loop = asyncio.get_running_loop()
         if self._stopped is None:
@@ -300,7 +316,7 @@ class Arbiter:
         self.child_watcher.start()
         if self.child_watcher.reaps_all_children:
             become_subreaper()
-            self._install_signal_handlers(loop)
+            self._signals.install(loop)
         if self.context is None:
             self.context = zmq.asyncio.Context()
             self._owns_context = True
@@ -320,56 +336,9 @@ class Arbiter:
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
         await self.start_watchers()
         if not self._stopping:
-            self._check_task = asyncio.ensure_future(self._periodic_check())
+            self._check_task = self._tasks.spawn(self._periodic_check(), name="periodic check")
         if cb is not None:
             cb(self)
-
-    def _install_signal_handlers(self, loop):
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            loop.add_signal_handler(sig, self._on_stop_signal, sig)
-        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
-        # Default actions would kill circusd and orphan every child.
-        for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
-            loop.add_signal_handler(sig, self._on_ignored_signal, sig)
-        # A burst of SIGCHLD (a thousand workers stopping) fills the loop's
-        # wakeup pipe; one wake-up is enough, so the overflow is not an error.
-        signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
-
-    def _remove_signal_handlers(self):
-        loop = asyncio.get_running_loop()
-        for sig in (
-            signal.SIGTERM,
-            signal.SIGINT,
-            signal.SIGQUIT,
-            signal.SIGHUP,
-            signal.SIGUSR1,
-            signal.SIGUSR2,
-            signal.SIGWINCH,
-        ):
-            loop.remove_signal_handler(sig)
-
-    def _on_stop_signal(self, sig):
-        logger.info("got %s, stopping", signal.Signals(sig).name)
-        self.stop()
-
-    def _on_hup(self):
-        logger.info("got SIGHUP, reloading the configuration")
-        asyncio.ensure_future(self._reload_logged())
-
-    async def _reload_logged(self):
-        from circus.logsetup import reopen_log_files
-
-        reopen_log_files()
-        try:
-            if self.config_file:
-                await self.reload_from_config()
-            else:
-                await self.reload()
-        except Exception as exc:
-            logger.error("reload failed, nothing changed: %s", exc)
-
-    def _on_ignored_signal(self, sig):
-        logger.info("got %s, ignored", signal.Signals(sig).name)
 
     async def _periodic_check(self):
         """Safety net: reap anything missed and bring watchers back to their count."""
@@ -379,7 +348,7 @@ class Arbiter:
                 self.child_watcher.reap_all()
             for watcher in self.watchers:
                 if watcher.needs_manage():
-                    asyncio.ensure_future(watcher.manage_processes())
+                    self._tasks.spawn(watcher.manage_processes(), name="%s: manage" % watcher.name)
 
     async def start_watchers(self):
         """Start every autostart watcher, highest priority first."""
@@ -421,7 +390,7 @@ class Arbiter:
             running = None
         loop = self._running_loop()
         if running is not None and (loop is None or running is loop):
-            task = running.create_task(self.shutdown())
+            task = self._tasks.spawn(self.shutdown(), name="shutdown")
             # A Python signal handler may have interrupted the loop's select:
             # a threadsafe call writes to its self-pipe and wakes it up.
             running.call_soon_threadsafe(_nothing)
@@ -459,7 +428,7 @@ class Arbiter:
             if not self._running:
                 return  # the start failed: what it had started is stopped already
         self._stopping = True
-        async with self._changing:
+        async with self.exclusive("quit"):
             await self._shutdown()
 
     async def _shutdown(self):
@@ -467,6 +436,7 @@ class Arbiter:
             self._check_task.cancel()
         await self.stop_watchers()
         await self._stop_adopted_orphans()
+        await self._tasks.cancel_all()
         if self.ctrl is not None:
             self.ctrl.stop()
         self._running = False
@@ -507,7 +477,7 @@ class Arbiter:
         self.sockets.close_all()
         if self.child_watcher is not None:
             if self.child_watcher.reaps_all_children:
-                self._remove_signal_handlers()
+                self._signals.remove()
             self.child_watcher.stop()
         if self._owns_context:
             self.context.term()
@@ -527,11 +497,12 @@ class Arbiter:
         if self.ctrl is not None:
             self.ctrl.stop()
         self._running = False
+        await self._tasks.cancel_all()
         self._close_resources()
 
     async def restart(self):
         """Stop and start every watcher; the configuration is not read again (see reload_from_config)."""
-        async with self._changing:
+        async with self.exclusive("restart"):
             await self.stop_watchers()
             await self.start_watchers()
 
@@ -548,261 +519,77 @@ class Arbiter:
     # -- watchers at runtime ------------------------------------------------
 
     def add_watcher(self, name, cmd, **options):
-        """Create and register a watcher (not started); publishes ``add``."""
-        if name.lower() in self._watchers_by_name:
-            raise AlreadyExist("watcher %r already exists" % name)
-        watcher = build_watcher(dict(options, name=name, cmd=cmd))
-        self._register(watcher)
-        watcher.notify_event("add", {"time": time.time()})
+        """Create and register a watcher (not started); publishes ``add``.
+
+        Not an exclusive change: for a program driving its own arbiter. The
+        ``add`` command builds with :meth:`new_watcher` and adds with :meth:`add`.
+        """
+        watcher = self.new_watcher(name, cmd, **options)
+        self._add_built(watcher)
         return watcher
 
+    def new_watcher(self, name, cmd, **options):
+        """A watcher built from ``add`` options, not registered; AlreadyExist if ``name`` is taken."""
+        if name.lower() in self._watchers_by_name:
+            raise AlreadyExist("watcher %r already exists" % name)
+        return build_watcher(dict(options, name=name, cmd=cmd))
+
+    def add(self, watcher, start=False):
+        """Register ``watcher`` (and start it if ``start``) as an arbiter-wide change.
+
+        With no change in progress the watcher is registered before this
+        returns, and the result is the start's awaitable (None without
+        ``start``). Otherwise the result is an awaitable that waits for the
+        change in progress, then registers and starts.
+        """
+        if not self._changing.locked():
+            self._add_built(watcher)
+            return watcher.start() if start else None
+        return self._add_after_change(watcher, start)
+
+    async def _add_after_change(self, watcher, start):
+        async with self.exclusive("add"):
+            self._add_built(watcher)
+            if start:
+                return await watcher.start()
+        return None
+
+    def _add_built(self, watcher):
+        self._register(watcher)
+        watcher.notify_event("add", {"time": time.time()})
+
     async def rm_watcher(self, name, nostop=False):
-        """Unregister a watcher, publish ``remove``, then stop it unless ``nostop``."""
-        try:
-            watcher = self.get_watcher(name)
-        except KeyError:
-            raise MessageError("program %s not found" % name) from None
-        self._unregister(watcher)
-        watcher.notify_event("remove", {"time": time.time()})
-        if nostop:
-            for pid in watcher.pids:
-                self.child_watcher.forget(pid)
-            self._unmanaged.update(watcher.pids)
-            return
-        await watcher.stop()
+        """Unregister a watcher, publish ``remove``, then stop it unless ``nostop``.
+
+        An arbiter-wide change: it waits for one in progress, and a stop of
+        circusd waits for it, so the watcher's processes are gone before
+        circusd exits.
+        """
+        async with self.exclusive("rm"):
+            try:
+                watcher = self.get_watcher(name)
+            except KeyError:
+                raise MessageError("program %s not found" % name) from None
+            self._unregister(watcher)
+            watcher.notify_event("remove", {"time": time.time()})
+            if nostop:
+                for pid in watcher.pids:
+                    self.child_watcher.forget(pid)
+                self._unmanaged.update(watcher.pids)
+                return
+            await watcher.stop()
 
     # -- configuration reload -----------------------------------------------
 
     async def reload_from_config(self, config_file=None):
-        """Re-read the config file and apply only the difference.
+        """Re-read the config file and apply only the difference (see circus.config_reload).
 
-        Everything that can fail (reading the file, building the new
-        watchers, binding the new sockets) happens before anything running is
-        touched, so a bad file leaves the system exactly as it was.
+        Everything that can fail happens before anything running is touched,
+        so a bad file leaves the system exactly as it was.
         """
-        from circus.config import get_config
+        from circus.config_reload import reload_from_config
 
-        if self._changing.locked():
-            logger.info("another arbiter-wide change is in progress, waiting for it")
-        async with self._changing:
-            new_cfg = get_config(config_file or self.config_file)
-            old_full = with_internal_watchers(self._cfg, self._internal_settings(self._cfg))
-            new_full = with_internal_watchers(new_cfg, self._internal_settings(new_cfg))
-            plan = plan_reload(old_full, new_full)
-            _check_socket_users(plan, new_full["watchers"])
-            for key in plan.circus_needs_restart:
-                logger.warning("[circus] %s changed: it takes effect after a restart", key)
-            new_watchers = {w["name"].lower(): w for w in new_full["watchers"]}
-            built = {
-                name: build_watcher(new_watchers[name])
-                for name in plan.watchers_added + plan.watchers_replaced
-            }
-            new_sockets = {s["name"]: s for s in new_cfg["sockets"]}
-            old_sockets = {s["name"]: s for s in self._cfg["sockets"]}
-            # A socket changed but kept at its address can only be bound once
-            # the old one is closed; every other new socket is bound now.
-            in_place = {n for n in plan.sockets_changed if _same_address(old_sockets[n], new_sockets[n])}
-            fresh = CircusSockets(
-                CircusSocket.load_from_config(new_sockets[name])
-                for name in plan.sockets_added + plan.sockets_changed
-            )
-            try:
-                for name, sock in fresh.items():
-                    if name not in in_place:
-                        sock.bind_and_listen()
-            except BaseException:
-                fresh.close_all()
-                raise
-            await self._apply(plan, new_cfg, built, fresh, in_place)
-            return plan
-
-    async def _apply(self, plan, new_cfg, built, fresh, in_place=()):
-        for key, value in plan.circus_applied.items():
-            setattr(self, key, value)
-        for name in plan.watchers_removed + plan.watchers_replaced:
-            watcher = self.get_watcher(name)
-            self._unregister(watcher)
-            if name in plan.watchers_removed:
-                watcher.notify_event("remove", {"time": time.time()})
-            await watcher.stop()
-        for name in plan.sockets_removed + plan.sockets_changed:
-            self.sockets.pop(name).close()
-        for name in in_place:
-            fresh[name].bind_and_listen()
-        for name, sock in fresh.items():
-            self.sockets[name] = sock
-            logger.info("socket %r listening at %s", name, sock.location)
-        for name, size in plan.watchers_resized.items():
-            await self.get_watcher(name).set_numprocesses(size)
-        for name in sorted(built, key=lambda n: -built[n].priority):
-            watcher = built[name]
-            self._register(watcher)
-            if name in plan.watchers_added:
-                watcher.notify_event("add", {"time": time.time()})
-            if watcher.autostart:
-                await watcher.start()
-        for watcher in self.watchers:
-            if any(uses_socket(watcher._cfg or {}, s) for s in fresh) and watcher.name.lower() not in built:
-                await watcher.restart()
-        self._cfg = new_cfg
-        logger.info(
-            "configuration reloaded: %d added, %d removed, %d replaced, %d resized",
-            len(plan.watchers_added),
-            len(plan.watchers_removed),
-            len(plan.watchers_replaced),
-            len(plan.watchers_resized),
-        )
-
-
-def _check_socket_users(plan, watchers):
-    """Refuse a reload that removes a socket a watcher of the new file still uses."""
-    for watcher in watchers:
-        for name in plan.sockets_removed:
-            if uses_socket(watcher, name):
-                raise ValueError(
-                    "watcher %r uses socket %r, which the new configuration removes; "
-                    "keep its [socket:%s] section or change the watcher" % (watcher["name"], name, name)
-                )
-
-
-def _same_address(old, new):
-    """True when two socket configs name the same fixed address (port 0 never is)."""
-    if not new.get("path") and not new.get("port"):
-        return False
-    return all(old.get(k) == new.get(k) for k in ("path", "host", "port", "family"))
-
-
-def _python_command(code, *args):
-    """``cmd`` and ``args`` running ``code`` in circusd's own interpreter."""
-    return shlex.quote(sys.executable), ["-c", code] + [str(a) for a in args]
-
-
-def _log_args(settings):
-    if settings.get("debug"):
-        return ["--log-level", "debug"]
-    args = []
-    if settings.get("loglevel"):
-        args += ["--log-level", settings["loglevel"]]
-    if settings.get("logoutput") and settings["logoutput"] != "-":
-        args += ["--log-output", settings["logoutput"]]
-    return args
-
-
-def _helper_watcher(name, code, args, close_outputs, settings):
-    """A singleton running ``code`` in circusd's interpreter with circusd's sockets."""
-    cmd, args = _python_command(code, *args, *_log_args(settings))
-    close = close_outputs and not settings.get("debug")
-    return {
-        "name": name,
-        "cmd": cmd,
-        "args": args,
-        "singleton": True,
-        "use_sockets": True,
-        "copy_env": True,
-        "copy_path": True,
-        "close_child_stdout": close,
-        "close_child_stderr": close,
-    }
-
-
-def _stats_watcher(settings):
-    return _helper_watcher(
-        "circusd-stats",
-        "from circus import stats; stats.main()",
-        [
-            "--endpoint", settings["endpoint"],
-            "--pubsub", settings["pubsub_endpoint"],
-            "--statspoint", settings["stats_endpoint"],
-        ],
-        settings["statsd_close_outputs"],
-        settings,
-    )
-
-
-def _httpd_watcher(settings):
-    resolve_name("circus.web.circushttpd", silent=False)
-    return _helper_watcher(
-        "circushttpd",
-        "from circus.web import circushttpd; circushttpd.main()",
-        ["--fd", "$(circus.sockets.circushttpd)", "--endpoint", settings["endpoint"]],
-        settings["httpd_close_outputs"],
-        settings,
-    )
-
-
-def _plugin_watcher(settings, plugin):
-    """A ``[plugin:NAME]`` section (or a ``plugins=`` dict) -> the watcher running it."""
-    plugin = dict(plugin)
-    use = plugin.pop("use", None)
-    if not use:
-        raise ValueError("plugin %r needs 'use' (the dotted path of its class)" % plugin.get("name"))
-    env = plugin.pop("env", None)
-    # Before the import: [env] PYTHONPATH may be where the plugin lives.
-    add_pythonpath_to_sys_path(env)
-    resolve_name(use)  # fail at load, naming the path, not in a crash loop
-    name = str(plugin.pop("name", use))
-    if not name.startswith("plugin:"):
-        name = "plugin:" + name
-    watcher = {"name": name, "singleton": True, "copy_env": True, "copy_path": True, "priority": 1}
-    if env:
-        watcher["env"] = env
-    config = {"name": name}
-    for key, value in plugin.items():
-        # Every key reaches the plugin (Flapping reads its own max_retry and
-        # retry_in); the watcher keys also configure the plugin's watcher.
-        config[key] = value
-        _plugin_watcher_key(watcher, key, value)
-    close = not settings.get("debug")
-    # Output given a stream is kept: discarding it would leave the stream empty.
-    watcher.setdefault("close_child_stdout", close and "stdout_stream" not in watcher)
-    watcher.setdefault("close_child_stderr", close and "stderr_stream" not in watcher)
-    conf = ":::".join("%s:%s" % (k, str(v).strip()) for k, v in sorted(config.items()))
-    watcher["cmd"], watcher["args"] = _python_command(
-        "from circus import plugins; plugins.main()",
-        "--endpoint", settings["endpoint"],
-        "--pubsub", settings["pubsub_endpoint"],
-        "--check-delay", settings["check_delay"],
-        "--config", conf,
-        *_log_args(settings),
-        use,
-    )
-    return watcher
-
-
-def _plugin_watcher_key(watcher, key, value):
-    """Apply one key of a plugin section to the plugin's watcher dict, if it is a watcher key.
-
-    The families (``stdout_stream.*``, ``stderr_stream.*``, ``hooks.*``) are
-    nested as the config loader nests them for a ``[watcher:]`` section.
-    """
-    row = option_table.lookup("watcher", key)
-    if row is None:
-        return
-    if row.name in ("stdout_stream.", "stderr_stream.", "hooks."):
-        family = watcher.setdefault(row.name.rstrip("."), {})
-        family[key[len(row.name):]] = value
-    elif isinstance(value, str) and key not in ("cmd", "args"):
-        watcher[key] = row.convert(value)
-    else:
-        watcher[key] = value
-
-
-def internal_watchers(settings, plugins):
-    """Watcher dicts for circusd-stats, the web console and the plugins."""
-    result = []
-    if settings.get("statsd"):
-        result.append(_stats_watcher(settings))
-    if settings.get("httpd"):
-        result.append(_httpd_watcher(settings))
-    result += [_plugin_watcher(settings, plugin) for plugin in plugins or []]
-    return result
-
-
-def with_internal_watchers(cfg, settings=None):
-    """``cfg`` whose watcher list includes the internal watchers, built from
-    ``settings`` (by default the file's ``[circus]`` values)."""
-    settings = cfg["circus"] if settings is None else settings
-    return dict(cfg, watchers=cfg["watchers"] + internal_watchers(settings, cfg.get("plugins")))
+        return await reload_from_config(self, config_file)
 
 
 def build_watcher(cfg):
@@ -832,53 +619,13 @@ def _loop_running():
     return True
 
 
-class ThreadedArbiter(Arbiter):
-    """An arbiter running its own event loop in a background thread.
+def __getattr__(name):
+    """``circus.arbiter.ThreadedArbiter``, a public name since Circus, lives in circus.threaded.
 
-    ``start()`` returns once every watcher is started (or raises what the
-    start raised); ``stop()`` may be called from any thread and returns once
-    everything is stopped.
+    Imported on first use: circus.threaded imports this module.
     """
+    if name == "ThreadedArbiter":
+        from circus.threaded import ThreadedArbiter
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._thread = None
-        self._ready = threading.Event()
-        self._error = None
-
-    def start(self, cb=None):
-        self._thread = threading.Thread(target=self._thread_main, args=(cb,), daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            self._thread.join()
-            raise self._error
-
-    def _thread_main(self, cb):
-        asyncio.run(self._thread_run(cb))
-
-    async def _thread_run(self, cb):
-        self._stopped = asyncio.Event()
-        try:
-            await self._start(cb)
-        except BaseException as exc:
-            self._error = exc
-            await self._emergency_stop()
-            self._ready.set()
-            return
-        self._ready.set()
-        await self._stopped.wait()
-
-    def stop(self):
-        """As :meth:`Arbiter.stop`; from another thread, also wait for the thread to end."""
-        outcome = super().stop()
-        if outcome is None and threading.current_thread() is not self._thread:
-            self.join()
-        return outcome
-
-    def join(self, timeout=None):
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def is_alive(self):
-        return self._thread is not None and self._thread.is_alive()
+        return ThreadedArbiter
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -28,6 +28,7 @@ import zmq.asyncio
 from circus import options as option_table
 from circus.commands import errors, get_commands
 from circus.exc import CircusError
+from circus.tasks import TaskSet
 
 logger = logging.getLogger("circus.controller")
 
@@ -158,7 +159,7 @@ class Controller:
         self.endpoint_owner = endpoint_owner
         self.socket = None
         self._reader = None
-        self._tasks = set()
+        self._tasks = TaskSet("controller")
         self._waiting = {}  # request task -> (envelope, id) until it is answered
         self._closing = False
         self._discovery = None  # UDP socket answering multicast discovery
@@ -280,9 +281,7 @@ class Controller:
         if self._reader is not None:
             self._loop.remove_reader(self._reader)
             self._reader = None
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
+        self._tasks.cancel()
         waiting = self._waiting.pop(current, None)
         if waiting is not None:
             envelope, msg_id = waiting
@@ -320,13 +319,7 @@ class Controller:
                 logger.debug("request refused: %s", error)
                 self._send(envelope, encode_reply(None, error=error))
                 continue
-            self._spawn(self._handle(envelope, body.bytes))
-
-    def _spawn(self, coro):
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+            self._tasks.spawn(self._handle(envelope, body.bytes), name="request")
 
     def _send(self, envelope, reply):
         """Send without waiting: a ROUTER drops what it cannot route anyway."""
@@ -385,7 +378,7 @@ class Controller:
         if not hasattr(outcome, "__await__"):
             return outcome
         if cast or (command.waiting and not props.get("waiting")):
-            self._spawn(self._background(command.name, outcome))
+            self._tasks.spawn(self._background(command.name, outcome), name=command.name)
             return None
         if not command.waiting:
             return await outcome

@@ -42,11 +42,19 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def cancel_all(self) -> None:
-        """Cancel every task but the caller's, and wait until they have ended."""
+    def cancel(self) -> "list[asyncio.Task[Any]]":
+        """Cancel every task but the caller's, without waiting; the tasks cancelled.
+
+        For an owner whose stop cannot wait (a synchronous ``stop()``).
+        """
         current = asyncio.current_task()
         others = [t for t in self._tasks if t is not current]
         for task in others:
             task.cancel()
+        return others
+
+    async def cancel_all(self) -> None:
+        """Cancel every task but the caller's, and wait until they have ended."""
+        others = self.cancel()
         if others:
             await asyncio.gather(*others, return_exceptions=True)

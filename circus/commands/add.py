@@ -92,9 +92,7 @@ class Add(Command):
         if props.get("args") is not None:
             kwargs["args"] = props["args"]
         try:
-            watcher = arbiter.add_watcher(name, props["cmd"], **kwargs)
+            watcher = arbiter.new_watcher(name, props["cmd"], **kwargs)
         except ValueError as error:
             raise MessageError(str(error)) from None
-        if props.get("start"):
-            return watcher.start()
-        return None
+        return arbiter.add(watcher, start=bool(props.get("start")))

@@ -1,0 +1,146 @@
+"""The watchers circusd runs for itself: circusd-stats, circushttpd and the plugins.
+
+Each is a watcher dict, as the config loader makes for a ``[watcher:]``
+section, running circus code in circusd's own interpreter with the
+endpoints circusd really has.
+"""
+
+import shlex
+import sys
+
+from circus import options as option_table
+from circus.naming import resolve_name
+from circus.watcher import add_pythonpath_to_sys_path
+
+
+def _python_command(code, *args):
+    """``cmd`` and ``args`` running ``code`` in circusd's own interpreter."""
+    return shlex.quote(sys.executable), ["-c", code] + [str(a) for a in args]
+
+
+def _log_args(settings):
+    if settings.get("debug"):
+        return ["--log-level", "debug"]
+    args = []
+    if settings.get("loglevel"):
+        args += ["--log-level", settings["loglevel"]]
+    if settings.get("logoutput") and settings["logoutput"] != "-":
+        args += ["--log-output", settings["logoutput"]]
+    return args
+
+
+def _helper_watcher(name, code, args, close_outputs, settings):
+    """A singleton running ``code`` in circusd's interpreter with circusd's sockets."""
+    cmd, args = _python_command(code, *args, *_log_args(settings))
+    close = close_outputs and not settings.get("debug")
+    return {
+        "name": name,
+        "cmd": cmd,
+        "args": args,
+        "singleton": True,
+        "use_sockets": True,
+        "copy_env": True,
+        "copy_path": True,
+        "close_child_stdout": close,
+        "close_child_stderr": close,
+    }
+
+
+def _stats_watcher(settings):
+    return _helper_watcher(
+        "circusd-stats",
+        "from circus import stats; stats.main()",
+        [
+            "--endpoint", settings["endpoint"],
+            "--pubsub", settings["pubsub_endpoint"],
+            "--statspoint", settings["stats_endpoint"],
+        ],
+        settings["statsd_close_outputs"],
+        settings,
+    )
+
+
+def _httpd_watcher(settings):
+    resolve_name("circus.web.circushttpd", silent=False)
+    return _helper_watcher(
+        "circushttpd",
+        "from circus.web import circushttpd; circushttpd.main()",
+        ["--fd", "$(circus.sockets.circushttpd)", "--endpoint", settings["endpoint"]],
+        settings["httpd_close_outputs"],
+        settings,
+    )
+
+
+def _plugin_watcher(settings, plugin):
+    """A ``[plugin:NAME]`` section (or a ``plugins=`` dict) -> the watcher running it."""
+    plugin = dict(plugin)
+    use = plugin.pop("use", None)
+    if not use:
+        raise ValueError("plugin %r needs 'use' (the dotted path of its class)" % plugin.get("name"))
+    env = plugin.pop("env", None)
+    # Before the import: [env] PYTHONPATH may be where the plugin lives.
+    add_pythonpath_to_sys_path(env)
+    resolve_name(use)  # fail at load, naming the path, not in a crash loop
+    name = str(plugin.pop("name", use))
+    if not name.startswith("plugin:"):
+        name = "plugin:" + name
+    watcher = {"name": name, "singleton": True, "copy_env": True, "copy_path": True, "priority": 1}
+    if env:
+        watcher["env"] = env
+    config = {"name": name}
+    for key, value in plugin.items():
+        # Every key reaches the plugin (Flapping reads its own max_retry and
+        # retry_in); the watcher keys also configure the plugin's watcher.
+        config[key] = value
+        _plugin_watcher_key(watcher, key, value)
+    close = not settings.get("debug")
+    # Output given a stream is kept: discarding it would leave the stream empty.
+    watcher.setdefault("close_child_stdout", close and "stdout_stream" not in watcher)
+    watcher.setdefault("close_child_stderr", close and "stderr_stream" not in watcher)
+    conf = ":::".join("%s:%s" % (k, str(v).strip()) for k, v in sorted(config.items()))
+    watcher["cmd"], watcher["args"] = _python_command(
+        "from circus import plugins; plugins.main()",
+        "--endpoint", settings["endpoint"],
+        "--pubsub", settings["pubsub_endpoint"],
+        "--check-delay", settings["check_delay"],
+        "--config", conf,
+        *_log_args(settings),
+        use,
+    )
+    return watcher
+
+
+def _plugin_watcher_key(watcher, key, value):
+    """Apply one key of a plugin section to the plugin's watcher dict, if it is a watcher key.
+
+    The families (``stdout_stream.*``, ``stderr_stream.*``, ``hooks.*``) are
+    nested as the config loader nests them for a ``[watcher:]`` section.
+    """
+    row = option_table.lookup("watcher", key)
+    if row is None:
+        return
+    if row.name in ("stdout_stream.", "stderr_stream.", "hooks."):
+        family = watcher.setdefault(row.name.rstrip("."), {})
+        family[key[len(row.name):]] = value
+    elif isinstance(value, str) and key not in ("cmd", "args"):
+        watcher[key] = row.convert(value)
+    else:
+        watcher[key] = value
+
+
+def internal_watchers(settings, plugins):
+    """Watcher dicts for circusd-stats, the web console and the plugins."""
+    result = []
+    if settings.get("statsd"):
+        result.append(_stats_watcher(settings))
+    if settings.get("httpd"):
+        result.append(_httpd_watcher(settings))
+    result += [_plugin_watcher(settings, plugin) for plugin in plugins or []]
+    return result
+
+
+def with_internal_watchers(cfg, settings=None):
+    """``cfg`` whose watcher list includes the internal watchers, built from
+    ``settings`` (by default the file's ``[circus]`` values)."""
+    settings = cfg["circus"] if settings is None else settings
+    return dict(cfg, watchers=cfg["watchers"] + internal_watchers(settings, cfg.get("plugins")))

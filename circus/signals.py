@@ -1,0 +1,102 @@
+"""Signals to circusd, each routed to the command a client would send.
+
+A handler only records the signal and wakes the router's task; the router
+runs the command (``quit``, ``reloadconfig``, ``reload``) through the same
+command classes the controller uses, so a signal and a request cannot
+drift apart. Installed only when circusd reaps every child (it is then the
+program, not a library inside someone else's).
+"""
+
+import asyncio
+import collections
+import logging
+import signal
+
+logger = logging.getLogger("circus.signals")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+# Their default actions would kill circusd and orphan every child.
+IGNORED_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+HANDLED_SIGNALS = STOP_SIGNALS + (signal.SIGHUP,) + IGNORED_SIGNALS
+
+
+def command_for(sig, config_file):
+    """The name of the command ``sig`` stands for, None for an ignored signal.
+
+    SIGHUP re-reads the configuration file, or without a file reloads
+    every watcher.
+    """
+    if sig in STOP_SIGNALS:
+        return "quit"
+    if sig == signal.SIGHUP:
+        return "reloadconfig" if config_file else "reload"
+    return None
+
+
+class SignalRouter:
+    """The signal handlers of one arbiter and the task that acts on them."""
+
+    def __init__(self, arbiter, tasks):
+        self.arbiter = arbiter
+        self._tasks = tasks
+        self._pending = collections.deque()
+        self._wake = None
+        self._loop = None
+
+    def install(self, loop):
+        """Handle :data:`HANDLED_SIGNALS` on ``loop`` and start the router's task."""
+        self._loop = loop
+        self._wake = asyncio.Event()
+        for sig in HANDLED_SIGNALS:
+            loop.add_signal_handler(sig, self._enqueue, sig)
+        # A burst of SIGCHLD (a thousand workers stopping) fills the loop's
+        # wakeup pipe; one wake-up is enough, so the overflow is not an error.
+        signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
+        self._tasks.spawn(self._route_pending(), name="signals")
+
+    def remove(self):
+        """Give the signals back to their previous handling."""
+        if self._loop is None:
+            return
+        for sig in HANDLED_SIGNALS:
+            self._loop.remove_signal_handler(sig)
+        self._loop = None
+
+    def _enqueue(self, sig):
+        """The handler: record the signal, wake the router, nothing more."""
+        self._pending.append(sig)
+        self._wake.set()
+
+    async def _route_pending(self):
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                self._route(self._pending.popleft())
+
+    def _route(self, sig):
+        name = signal.Signals(sig).name
+        command = command_for(sig, self.arbiter.config_file)
+        if command is None:
+            logger.info("got %s, ignored", name)
+            return
+        logger.info("got %s, running %s", name, command)
+        # Each command in its own task: a stop must not wait behind a reload
+        # to be noticed (it then waits for the reload's end, as a client's does).
+        self._tasks.spawn(self._run(sig, command), name="%s: %s" % (name, command))
+
+    async def _run(self, sig, name):
+        from circus.commands import get_commands
+        from circus.logsetup import reopen_log_files
+
+        if sig == signal.SIGHUP:
+            reopen_log_files()
+        command = get_commands()[name]
+        try:
+            outcome = command.prepare(self.arbiter, {})
+            if outcome is not None:
+                await outcome
+        except Exception as exc:
+            if sig != signal.SIGHUP:
+                raise  # logged by the task set
+            logger.error("reload failed, nothing changed: %s", exc)
