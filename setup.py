@@ -45,7 +45,7 @@ setup(
         "setproctitle",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium", "sphinx", "uvicorn", "gunicorn"],
+        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium", "sphinx", "uvicorn", "gunicorn", "mypy", "types-psutil"],
         "redis": ["redis"],
         "docs": ["sphinx"],
     },
