@@ -92,8 +92,9 @@ def connect(socket, endpoint, ssh_server=None, ssh_keyfile=None):
         try:
             socket.connect(endpoint)
         except zmq.ZMQError as exc:
+            reason = zmq.strerror(exc.errno) if exc.errno is not None else str(exc)
             raise CallError(
-                "invalid endpoint %r: %s (expected tcp://HOST:PORT or ipc://PATH)" % (endpoint, zmq.strerror(exc.errno))
+                "invalid endpoint %r: %s (expected tcp://HOST:PORT or ipc://PATH)" % (endpoint, reason)
             ) from None
         return
     if not any(importlib.util.find_spec(m) for m in ("paramiko", "pexpect")):

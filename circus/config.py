@@ -54,7 +54,7 @@ def _parser():
         inline_comment_prefixes=(";", "#"),
         empty_lines_in_values=False,
     )
-    parser.optionxform = str  # option names are case-sensitive
+    parser.optionxform = str  # type: ignore[assignment, method-assign]  # option names are case-sensitive
     return parser
 
 
@@ -158,7 +158,7 @@ def _load_sections(path):
     parsed = _read(path)
     if not parsed:
         raise ConfigError("has no section: is it empty?", path)
-    sections = {}
+    sections: dict[str, _Section] = {}
     _merge(sections, path, parsed)
     circus = sections.get("circus", _Section("circus", path))
     for included in _included_files(circus, os.path.dirname(path)):

@@ -12,6 +12,8 @@ client's as ``[identity, b"", body]``. The reply carries the same envelope
 (every frame before the body), so both kinds of client work.
 """
 
+from __future__ import annotations
+
 import asyncio
 import errno
 import json
@@ -21,6 +23,7 @@ import socket
 import struct
 import time
 import traceback
+from typing import TYPE_CHECKING, Any, cast
 
 import zmq
 import zmq.asyncio
@@ -30,6 +33,10 @@ from circus.commands import errors, get_commands
 from circus.exc import CircusError
 from circus.tasks import TaskSet
 
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands.base import Command
+
 logger = logging.getLogger("circus.controller")
 
 DEFAULT_MAX_MESSAGE_SIZE = option_table.defaults("circus")["max_message_size"]
@@ -38,7 +45,7 @@ DEFAULT_MAX_MESSAGE_SIZE = option_table.defaults("circus")["max_message_size"]
 class RequestError(Exception):
     """A request that cannot be dispatched; carries the reply's errno and id."""
 
-    def __init__(self, errno_, reason, msg_id=None, cast=False):
+    def __init__(self, errno_: int, reason: str, msg_id: Any = None, cast: bool = False) -> None:
         super().__init__(reason)
         self.errno = errno_
         self.reason = reason
@@ -50,7 +57,7 @@ class WaitingFailed(Exception):
     """The long part of a ``waiting`` command failed (errno 6)."""
 
 
-def decode(body):
+def decode(body: bytes) -> tuple[Command, dict[str, Any], Any, bool]:
     """``(command name, properties, id, cast)`` of a request body.
 
     Raises RequestError: errno 1 for a body that is not JSON in strict
@@ -86,7 +93,7 @@ def decode(body):
     return command, props, msg_id, cast
 
 
-def check_size(size, limit):
+def check_size(size: int, limit: int) -> None:
     """Refuse a body of ``size`` bytes over ``limit`` (0: no limit) with errno 3, id null."""
     if limit and size > limit:
         raise RequestError(
@@ -95,7 +102,7 @@ def check_size(size, limit):
         )
 
 
-def error_reply(error, command_name=None):
+def error_reply(error: BaseException, command_name: str | None = None) -> tuple[int, str, str | None]:
     """``(errno, reason, tb)`` of an exception raised while serving a request.
 
     The one place where exceptions become error replies: circus errors carry
@@ -105,6 +112,7 @@ def error_reply(error, command_name=None):
         return error.errno, error.reason, None
     if isinstance(error, WaitingFailed):
         cause = error.__cause__
+        assert cause is not None  # always raised from the command's exception
         errno_, reason, tb = error_reply(cause, command_name)
         return errors.BAD_MSG_DATA_ERROR, "server error: %s" % reason, tb
     if isinstance(error, CircusError):
@@ -125,8 +133,11 @@ def _json_default(value):
     return str(value)
 
 
-def encode_reply(msg_id, result=None, error=None, command_name=None):
+def encode_reply(
+    msg_id: Any, result: Any = None, error: BaseException | None = None, command_name: str | None = None
+) -> bytes:
     """The reply frame: ``{status, time, id, ...}``."""
+    reply: dict[str, Any]
     if error is not None:
         errno_, reason, tb = error_reply(error, command_name)
         reply = {"status": "error", "reason": reason, "tb": tb, "errno": errno_}
@@ -150,28 +161,30 @@ class Controller:
     ``loop`` is accepted for compatibility; the running loop is used.
     """
 
-    def __init__(self, arbiter, endpoint, context, loop=None, endpoint_owner=None,
-                 max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
+    def __init__(self, arbiter: Arbiter, endpoint: str, context: zmq.Context | None,
+                 loop: object = None, endpoint_owner: str | int | None = None,
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self.arbiter = arbiter
         self.max_message_size = max_message_size
         self.endpoint = endpoint
         self.context = zmq.asyncio.Context.shadow((context or zmq.Context.instance()).underlying)
         self.endpoint_owner = endpoint_owner
-        self.socket = None
-        self._reader = None
+        self.socket: zmq.Socket[bytes] | None = None
+        self._reader: int | None = None
         self._tasks = TaskSet("controller")
-        self._waiting = {}  # request task -> (envelope, id) until it is answered
+        # request task -> (envelope, id) until it is answered
+        self._waiting: dict[asyncio.Task | None, tuple[list[bytes], Any]] = {}
         self._closing = False
-        self._discovery = None  # UDP socket answering multicast discovery
-        self._loop = None
+        self._discovery: socket.socket | None = None  # UDP socket answering multicast discovery
+        self._loop: asyncio.AbstractEventLoop  # the running loop, from start()
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def start(self):
+    async def start(self) -> None:
         """Bind the endpoint and start serving; OSError if it cannot be bound."""
         # A plain (not asyncio) socket read from the loop through its FD:
         # pyzmq's asyncio layer costs more per request than most commands.
-        sock = zmq.Context.shadow(self.context.underlying).socket(zmq.ROUTER)
+        sock: zmq.Socket[bytes] = zmq.Context.shadow(self.context.underlying).socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         try:
             self._check_ipc_free()
@@ -185,8 +198,8 @@ class Controller:
         self.socket = sock
         self._chown_ipc()
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(sock.getsockopt(zmq.FD), self._drain)
-        self._reader = sock.getsockopt(zmq.FD)
+        self._loop.add_reader(sock.FD, self._drain)
+        self._reader = sock.FD
         self._loop.call_soon(self._drain)
         self._start_discovery(getattr(self.arbiter, "multicast_endpoint", None))
         logger.debug("control endpoint %s bound", self.endpoint)
@@ -194,11 +207,11 @@ class Controller:
     # -- discovery -----------------------------------------------------------------
 
     @property
-    def discovery_port(self):
+    def discovery_port(self) -> int | None:
         """The UDP port answering discovery datagrams (None when off)."""
         return self._discovery.getsockname()[1] if self._discovery else None
 
-    def _start_discovery(self, multicast_endpoint):
+    def _start_discovery(self, multicast_endpoint: str | None) -> None:
         """Answer any datagram on ``udp://group:port`` with ``{"endpoint": ...}``.
 
         Discovery is a convenience: when the port cannot be bound circusd
@@ -223,13 +236,13 @@ class Controller:
         except OSError as error:
             logger.warning("cannot join multicast group %s: %s", group, error)
         self._discovery = udp
-        self._loop.add_reader(udp.fileno(), self._answer_discovery)
+        self._loop.add_reader(udp.fileno(), self._answer_discovery, udp)
 
-    def _answer_discovery(self):
+    def _answer_discovery(self, udp: socket.socket) -> None:
         try:
-            _, address = self._discovery.recvfrom(1024)
+            _, address = udp.recvfrom(1024)
             reply = json.dumps({"endpoint": self.endpoint}).encode("utf8")
-            self._discovery.sendto(reply, address)
+            udp.sendto(reply, address)
         except OSError as error:  # a datagram that cannot be answered is not our problem
             logger.debug("discovery: %s", error)
 
@@ -266,7 +279,7 @@ class Controller:
 
         os.chown(path, to_uid(self.endpoint_owner), -1)
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop serving and close the socket.
 
         Requests in progress are cancelled, except the one calling ``stop``
@@ -329,7 +342,7 @@ class Controller:
             self.socket.send_multipart(envelope + [reply], zmq.NOBLOCK)
         except zmq.ZMQError as error:
             logger.warning("could not send a reply: %s", error)
-        if not self._closing and self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if not self._closing and cast(int, self.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             self._loop.call_soon(self._drain)
 
     async def _handle(self, envelope, body):
@@ -342,9 +355,11 @@ class Controller:
         if reply is not None and not answered and not self._closing:
             self._send(envelope, reply)
 
-    async def dispatch(self, body, task=None):
+    async def dispatch(self, body: bytes, task: asyncio.Task | None = None) -> bytes | None:
         """The reply frame for request ``body`` (bytes), or None for a cast."""
-        msg_id, command, cast = None, None, False
+        msg_id: Any = None
+        command: Command | None = None
+        cast = False
         try:
             command, props, msg_id, cast = decode(body)
             if cast:
@@ -361,7 +376,7 @@ class Controller:
                 logger.error("cast %r failed: %s", command and command.name, error)
                 return None
             logger.debug("command %s failed: %s", command and command.name, error)
-            return encode_reply(msg_id, error=error, command_name=command and command.name)
+            return encode_reply(msg_id, error=error, command_name=command.name if command else None)
         if cast:
             return None
         try:

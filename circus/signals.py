@@ -7,10 +7,17 @@ drift apart. Installed only when circusd reaps every child (it is then the
 program, not a library inside someone else's).
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import logging
 import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.tasks import TaskSet
 
 logger = logging.getLogger("circus.signals")
 
@@ -20,7 +27,7 @@ IGNORED_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 HANDLED_SIGNALS = STOP_SIGNALS + (signal.SIGHUP,) + IGNORED_SIGNALS
 
 
-def command_for(sig, config_file):
+def command_for(sig: int, config_file: str | None) -> str | None:
     """The name of the command ``sig`` stands for, None for an ignored signal.
 
     SIGHUP re-reads the configuration file, or without a file reloads
@@ -36,14 +43,14 @@ def command_for(sig, config_file):
 class SignalRouter:
     """The signal handlers of one arbiter and the task that acts on them."""
 
-    def __init__(self, arbiter, tasks):
+    def __init__(self, arbiter: Arbiter, tasks: TaskSet) -> None:
         self.arbiter = arbiter
         self._tasks = tasks
-        self._pending = collections.deque()
-        self._wake = None
-        self._loop = None
+        self._pending: collections.deque[int] = collections.deque()
+        self._wake: asyncio.Event  # made by install(), on the loop that waits on it
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def install(self, loop):
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
         """Handle :data:`HANDLED_SIGNALS` on ``loop`` and start the router's task."""
         self._loop = loop
         self._wake = asyncio.Event()
@@ -54,7 +61,7 @@ class SignalRouter:
         signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
         self._tasks.spawn(self._route_pending(), name="signals")
 
-    def remove(self):
+    def remove(self) -> None:
         """Give the signals back to their previous handling."""
         if self._loop is None:
             return

@@ -66,8 +66,10 @@ def _convert(name: str, key: str, value: Any, keyed: bool = False) -> Any:
 
     A ValueError names the socket (and, when ``keyed``, the key).
     """
+    row = options.lookup("socket", key)
+    assert row is not None, "socket key %r has no row in the option table" % key
     try:
-        return options.lookup("socket", key).convert(value)
+        return row.convert(value)
     except ValueError as exc:
         where = "socket %r: %s" % (name, key) if keyed else "socket %r" % name
         raise ValueError("%s: %s" % (where, exc)) from None

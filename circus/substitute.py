@@ -40,7 +40,7 @@ def _flatten(variables, into, prefix=""):
 def _lookup_table(variables):
     """Exact names first, then their lower-case forms for case-insensitive matches."""
     exact = _flatten(variables, {})
-    folded = {}
+    folded: dict[str, Any] = {}
     for name, value in exact.items():
         folded.setdefault(name.lower(), value)
     return exact, folded

@@ -8,7 +8,7 @@ async def _changes(awaitable):
     import dataclasses
 
     plan = await awaitable
-    if dataclasses.is_dataclass(plan):
+    if dataclasses.is_dataclass(plan) and not isinstance(plan, type):
         return {"changes": dataclasses.asdict(plan)}
     return None
 

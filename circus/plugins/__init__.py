@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from typing import Any, Awaitable, Callable, Sequence
 
 import zmq
 from tornado.ioloop import IOLoop, PeriodicCallback
@@ -53,7 +54,10 @@ class CircusPlugin:
     #: seconds :meth:`call` and :meth:`acall` wait for circusd's reply
     call_timeout = 5.0
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         self.config = config
         self.active = to_bool(config.get("active", True))
         self.endpoint = endpoint
@@ -62,20 +66,20 @@ class CircusPlugin:
         self.ssh_server = ssh_server
         self.loop = IOLoop(make_current=False)
         self.running = False
-        self.context = None
-        self.client = None
-        self.clientstream = None
-        self.sub_socket = None
-        self.substream = None
+        self.context: zmq.Context | None = None
+        self.client: zmq.Socket[bytes] | None = None
+        self.clientstream: ZMQStream | None = None
+        self.sub_socket: zmq.Socket[bytes] | None = None
+        self.substream: ZMQStream | None = None
         self.logger = logging.getLogger("circus.plugins.%s" % (self.name or type(self).__name__.lower()))
-        self._pending = {}  # call id -> Future of acall()
-        self._periodics = []
-        self._tasks = set()
-        self._loop_thread = None
+        self._pending: dict[str, asyncio.Future] = {}  # call id -> Future of acall()
+        self._periodics: list[PeriodicCallback] = []
+        self._tasks: set[asyncio.Future] = set()
+        self._loop_thread: int | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
-    def start(self):
+    def start(self) -> None:
         """Run the plugin until :meth:`stop` (blocks).
 
         Raises ValueError if the plugin is not active. Sockets and context
@@ -93,7 +97,7 @@ class CircusPlugin:
             self.running = False
             self._close()
 
-    def stop(self):
+    def stop(self) -> None:
         """``handle_stop()``, then end the loop; callable from any thread."""
         if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
             self.loop.add_callback(self.stop)
@@ -109,24 +113,24 @@ class CircusPlugin:
             self.loop.stop()
 
     def _connect(self):
-        self.context = zmq.Context()
-        self.client = self.context.socket(zmq.DEALER)
-        self.client.setsockopt(zmq.IDENTITY, ("plugin-" + uuid.uuid4().hex).encode("ascii"))
-        self.client.setsockopt(zmq.LINGER, 0)
-        connect(self.client, self.endpoint, self.ssh_server)
-        self.clientstream = ZMQStream(self.client, io_loop=self.loop)
+        self.context = context = zmq.Context()
+        self.client = client = context.socket(zmq.DEALER)
+        client.setsockopt(zmq.IDENTITY, ("plugin-" + uuid.uuid4().hex).encode("ascii"))
+        client.setsockopt(zmq.LINGER, 0)
+        connect(client, self.endpoint, self.ssh_server)
+        self.clientstream = ZMQStream(client, io_loop=self.loop)
         self.clientstream.on_recv(self._on_replies)
-        self.sub_socket = self.context.socket(zmq.SUB)
-        self.sub_socket.setsockopt(zmq.SUBSCRIBE, b"watcher.")
-        self.sub_socket.setsockopt(zmq.LINGER, 0)
-        connect(self.sub_socket, self.pubsub_endpoint, self.ssh_server)
-        self.substream = ZMQStream(self.sub_socket, io_loop=self.loop)
+        self.sub_socket = sub_socket = context.socket(zmq.SUB)
+        sub_socket.setsockopt(zmq.SUBSCRIBE, b"watcher.")
+        sub_socket.setsockopt(zmq.LINGER, 0)
+        connect(sub_socket, self.pubsub_endpoint, self.ssh_server)
+        self.substream = substream = ZMQStream(sub_socket, io_loop=self.loop)
         if type(self).handle_recv is CircusPlugin.handle_recv:
             # One line, not a traceback for each of the many events a second.
             self.logger.warning("%s does not override handle_recv(data): it ignores circusd's events",
                                 type(self).__name__)
         else:
-            self.substream.on_recv(self._on_event)
+            substream.on_recv(self._on_event)
 
     def _close(self):
         self._cancel_tasks()
@@ -147,13 +151,13 @@ class CircusPlugin:
 
     # -- hooks for subclasses -----------------------------------------------
 
-    def handle_init(self):
+    def handle_init(self) -> None:
         """Called by :meth:`start` before the sockets exist."""
 
-    def handle_stop(self):
+    def handle_stop(self) -> None:
         """Called by :meth:`stop` before the loop ends."""
 
-    def handle_recv(self, data):
+    def handle_recv(self, data: Sequence[bytes]) -> Awaitable[object] | None:
         """Handle one event: ``data`` is ``[topic_bytes, json_bytes]``.
 
         May be a coroutine function; it then runs as a task on ``self.loop``.
@@ -174,11 +178,11 @@ class CircusPlugin:
             self.logger.debug("%s: handled %s", self.label, data[0].decode("utf-8", "replace"))
 
     @property
-    def label(self):
+    def label(self) -> str:
         """The plugin's name in log lines."""
         return self.name or type(self).__name__
 
-    def spawn(self, awaitable):
+    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future:
         """Run ``awaitable`` as a task of the plugin; exceptions are logged, not lost."""
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)
@@ -191,7 +195,7 @@ class CircusPlugin:
             self.logger.error("%s: task failed", self.label, exc_info=task.exception())
 
     @staticmethod
-    def split_data(data):
+    def split_data(data: Sequence[bytes | str]) -> tuple[str, str, Any]:
         """``(watcher_name, action, raw_msg)`` of an event ``[topic, msg]``.
 
         The topic is ``watcher.<name>.<action>``; ``name`` may contain dots.
@@ -204,27 +208,28 @@ class CircusPlugin:
         return watcher_name, action, msg
 
     @staticmethod
-    def load_message(msg):
+    def load_message(msg: bytes | str) -> Any:
         """The event payload (a dict) of ``raw_msg``."""
         return json.loads(msg)
 
     # -- commands -------------------------------------------------------------
 
-    def call(self, command, **props):
+    def call(self, command: str, **props: Any) -> dict[str, Any]:
         """Send ``command`` and return circusd's reply dict (blocking).
 
         Waits at most ``call_timeout`` seconds, then raises CallError.
         Replies to other requests read meanwhile go to their own callers.
         """
         call_id, frame = encode_call(make_message(command, **props))
-        self.client.send(frame)
+        client = self._dealer()
+        client.send(frame)
         deadline = time.monotonic() + self.call_timeout
         try:
             while True:
                 left = deadline - time.monotonic()
-                if left <= 0 or not self.client.poll(max(1, int(left * 1000)), zmq.POLLIN):
+                if left <= 0 or not client.poll(max(1, int(left * 1000)), zmq.POLLIN):
                     raise CallError(self._timeout_message(command))
-                reply = self._decode(self.client.recv())
+                reply = self._decode(client.recv())
                 if reply is not None and reply.get("id") == call_id:
                     return reply
                 self._deliver(reply)
@@ -234,13 +239,13 @@ class CircusPlugin:
             if self.running:
                 self.loop.add_callback(self._drain_replies)
 
-    async def acall(self, command, **props):
+    async def acall(self, command: str, **props: Any) -> dict[str, Any]:
         """Send ``command`` and await circusd's reply dict (CallError on timeout)."""
         call_id, frame = encode_call(make_message(command, **props))
         future = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
         try:
-            self.client.send(frame)
+            self._dealer().send(frame)
             async with asyncio.timeout(self.call_timeout):
                 return await future
         except TimeoutError:
@@ -248,9 +253,14 @@ class CircusPlugin:
         finally:
             self._pending.pop(call_id, None)
 
-    def cast(self, command, **props):
+    def cast(self, command: str, **props: Any) -> None:
         """Send ``command`` without waiting; circusd never replies to it."""
-        self.client.send(json.dumps(cast_message(command, **props)).encode("utf-8"))
+        self._dealer().send(json.dumps(cast_message(command, **props)).encode("utf-8"))
+
+    def _dealer(self) -> zmq.Socket[bytes]:
+        if self.client is None:
+            raise CallError("%s: not connected to circusd before start() (handle_init runs before)" % self.label)
+        return self.client
 
     def _timeout_message(self, command):
         return "%s: no reply from circusd at %s to %r within %ss" % (
@@ -291,14 +301,14 @@ class CircusPlugin:
 
     # -- periodic work --------------------------------------------------------
 
-    def periodic(self, callback, seconds):
+    def periodic(self, callback: Callable[[], object], seconds: float) -> PeriodicCallback:
         """Call ``callback()`` every ``seconds`` while the plugin runs.
 
         Usable from :meth:`handle_init`. ``callback`` may be a coroutine
         function; a run that has not finished when the next is due is not
         doubled (that tick is skipped). Exceptions are logged.
         """
-        state = {"task": None}
+        state: dict[str, asyncio.Future | None] = {"task": None}
 
         def tick():
             if state["task"] is not None and not state["task"].done():
@@ -320,7 +330,7 @@ class CircusPlugin:
 # -- the circus-plugin program -----------------------------------------------
 
 
-def parse_config(text):
+def parse_config(text: str | None) -> dict[str, str]:
     """``'key:value:::key2:value2'`` -> ``{'key': 'value', 'key2': 'value2'}``.
 
     Keys and values are trimmed; a value may contain ``:`` (URLs). Raises
@@ -338,7 +348,7 @@ def parse_config(text):
     return config
 
 
-def format_config(config):
+def format_config(config: dict[str, Any]) -> str:
     """The ``--config`` text of a mapping (keys sorted); inverse of :func:`parse_config`."""
     parts = []
     for key in sorted(config):
@@ -349,7 +359,7 @@ def format_config(config):
     return CONFIG_SEPARATOR.join(parts)
 
 
-def load_plugin_class(use):
+def load_plugin_class(use: str) -> Callable[..., CircusPlugin]:
     """The CircusPlugin subclass ``use`` names; ValueError naming the path otherwise."""
     from circus.naming import ImportStringError, resolve_name
 
@@ -377,7 +387,7 @@ def _parser():
     return parser
 
 
-def main(args=None):
+def main(args: Sequence[str] | None = None) -> int:
     """The ``circus-plugin`` program: returns 0, or exits with 1 (bad plugin) or 2 (usage).
 
     It exits itself on failure because circusd runs it as

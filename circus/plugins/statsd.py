@@ -126,10 +126,12 @@ def watcher_figures(infos):
             cpus.append(info["cpu"])
         if isinstance(info.get("mem"), (int, float)):
             mems.append(info["mem"])
-        try:
-            rss.append(human2bytes(info.get("mem_info1")))
-        except ValueError:
-            pass
+        rss_text = info.get("mem_info1")
+        if isinstance(rss_text, str):
+            try:
+                rss.append(human2bytes(rss_text))
+            except ValueError:
+                pass
     return {
         "watchers_num": len(infos),
         "cpu_max": max(cpus, default=0),

@@ -55,16 +55,16 @@ class WatchDog(CircusPlugin):
 
     def handle_init(self):
         family = socket.getaddrinfo(self.ip, self.port, 0, socket.SOCK_DGRAM)[0][0]
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-        self.sock.bind((self.ip, self.port))
-        self.port = self.sock.getsockname()[1]
+        self.sock = sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.bind((self.ip, self.port))
+        self.port = sock.getsockname()[1]
         logger.info("watchdog listening for heartbeats on %s:%d", self.ip, self.port)
-        self.loop.add_callback(self._listen)
+        self.loop.add_callback(self._listen, sock)
         self.periodic(self.look_after, self.loop_rate)
 
-    def _listen(self):
-        self.loop.asyncio_loop.add_reader(self.sock.fileno(), self._read_beats)
+    def _listen(self, sock):
+        self.loop.asyncio_loop.add_reader(sock.fileno(), self._read_beats, sock)
 
     def handle_stop(self):
         if self.sock is not None:
@@ -112,10 +112,10 @@ class WatchDog(CircusPlugin):
             for pid in [p for p, beat in self.pids.items() if beat.watcher == watcher]:
                 del self.pids[pid]
 
-    def _read_beats(self):
+    def _read_beats(self, sock):
         while True:
             try:
-                data = self.sock.recv(4096)
+                data = sock.recv(4096)
             except (BlockingIOError, InterruptedError):
                 return
             self.heartbeat(data.decode("utf-8", "replace").strip())
