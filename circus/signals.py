@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import signal
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class SignalRouter:
         command = get_commands()[name]
         try:
             outcome = command.prepare(self.arbiter, {})
-            if outcome is not None:
+            if isinstance(outcome, Awaitable):
                 await outcome
         except Exception as exc:
             if sig != signal.SIGHUP:

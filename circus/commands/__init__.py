@@ -24,11 +24,22 @@ This package imports nothing heavy at load time: ``circusctl`` loads every
 command module, and must start fast.
 """
 
+from __future__ import annotations
+
 import importlib
 import pkgutil
-from typing import Any, ClassVar, Dict, NamedTuple, Optional, Tuple
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, NamedTuple, Optional, Tuple, Union
 
 from circus import exc  # a module reference: circus.exc imports our errors module
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.watcher import Watcher
+
+#: What ``Command.prepare`` returns: the reply keys, or an awaitable of them
+#: (None: no keys).
+Outcome = Union[Optional[dict], Awaitable[Optional[dict]]]
 
 _REGISTRY: Dict[str, "Command"] = {}
 _LOADED = False
@@ -77,7 +88,7 @@ def _shadowed(cls) -> bool:
     return _is_builtin(cls) and existing is not None and not _is_builtin(type(existing))
 
 
-def _as_flag(option) -> Flag:
+def _as_flag(option: Flag | tuple) -> Flag:
     """A Flag, also from Circus' ``('short', 'name', default, 'help')`` tuples.
 
     A boolean (or None) default makes a switch; any other default takes a
@@ -110,7 +121,7 @@ class Command:
     waiting: ClassVar[bool] = False  # long-running: honours properties.waiting
     usage: ClassVar[str] = ""  # positional arguments, for circusctl's help
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.options = tuple(_as_flag(option) for option in cls.options)
         if cls.__dict__.get("name") and not _shadowed(cls):
@@ -131,13 +142,13 @@ class Command:
 
     # -- client half -------------------------------------------------------------
 
-    def make_message(self, **props) -> dict:
+    def make_message(self, **props: Any) -> dict:
         """The request of this command with ``props`` (None values left out)."""
         from circus.client import make_message
 
         return make_message(self.name, **{k: v for k, v in props.items() if v is not None})
 
-    def message(self, *args, **opts) -> dict:
+    def message(self, *args: str, **opts: Any) -> dict:
         """The request for circusctl words ``args`` and flags ``opts``.
 
         Default: one positional argument per required property, and the
@@ -165,7 +176,7 @@ class Command:
         if self.waiting:
             optional(props, "waiting", bool)
 
-    def prepare(self, arbiter, props: dict):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         """Start the work: return the reply keys, or an awaitable of them.
 
         Everything that can be refused (a bad name, a duplicate) is refused
@@ -180,12 +191,12 @@ class Command:
         # returning the reply keys (or an awaitable of them).
         return self.execute(arbiter, props)
 
-    async def execute(self, arbiter, props: dict) -> Optional[dict]:
+    async def execute(self, arbiter: Arbiter, props: dict) -> Optional[dict]:
         """Validate, prepare and finish the command; return the reply keys."""
         self.validate(props)
         outcome = self.prepare(arbiter, props)
-        if hasattr(outcome, "__await__"):
-            outcome = await outcome
+        if isinstance(outcome, Awaitable):
+            return await outcome
         return outcome
 
 
@@ -194,12 +205,12 @@ class OptionalNameCommand(Command):
 
     usage = "[<name>]"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if len(args) > 1:
             raise exc.ArgumentError("Invalid number of arguments")
         return self.make_message(name=args[0] if args else None)
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         optional(props, "name", str)
 
@@ -220,7 +231,7 @@ def _describe(types):
     return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
 
 
-def optional(props: dict, key: str, *types, default=None):
+def optional(props: dict, key: str, *types: type, default: Any = None) -> Any:
     """``props[key]`` if present and not null, checked against ``types``; else ``default``.
 
     ``bool`` is never taken for ``int`` (JSON ``true`` is not 1), and an
@@ -240,14 +251,14 @@ def optional(props: dict, key: str, *types, default=None):
     return value
 
 
-def required(props: dict, key: str, *types):
+def required(props: dict, key: str, *types: type) -> Any:
     """``props[key]``, which must be present, checked as in :func:`optional`."""
     if props.get(key) is None:
         raise exc.MessageError("message invalid %r is missing" % key)
     return optional(props, key, *types)
 
 
-def find_watcher(arbiter, name):
+def find_watcher(arbiter: Arbiter, name: str) -> Watcher:
     """The watcher called ``name`` (any case); MessageError if there is none."""
     try:
         return arbiter.get_watcher(name)
@@ -255,7 +266,7 @@ def find_watcher(arbiter, name):
         raise exc.MessageError("program %s not found" % name) from None
 
 
-def check_signal(value, key="signum"):
+def check_signal(value: int | str, key: str = "signum") -> int:
     """A signal number from a number or a name; MessageError if unknown."""
     from circus.convert import to_signum
 
@@ -275,7 +286,7 @@ def check_watcher_options(options: dict) -> dict:
         raise exc.MessageError(str(error)) from None
 
 
-def check_owner(arbiter, uid) -> None:
+def check_owner(arbiter: Arbiter, uid: int | str | None) -> None:
     """In endpoint_owner mode, refuse a ``uid`` other than the owner's.
 
     Whoever may use the control socket must not run processes as someone
@@ -294,7 +305,7 @@ def check_owner(arbiter, uid) -> None:
         raise exc.MessageError("uid does not match endpoint_owner (%s)" % owner)
 
 
-def match_watchers(arbiter, pattern: str, method: str = "glob"):
+def match_watchers(arbiter: Arbiter, pattern: str, method: str = "glob") -> list[Watcher]:
     """Watchers whose name matches ``pattern`` (case-insensitive), in priority order.
 
     ``simple`` is an exact name, ``glob`` an fnmatch pattern, ``regex`` a
@@ -331,7 +342,7 @@ def match_watchers(arbiter, pattern: str, method: str = "glob"):
 # -- helpers for the client half -----------------------------------------------------
 
 
-def format_info(info) -> str:
+def format_info(info: object) -> str:
     """One process line: ``<pid>  <cmdline> <user> <nice> <rss> <vms> <cpu> <mem> <ctime>``."""
     if not isinstance(info, dict):
         return str(info)  # "No such process (stopped?)"
@@ -347,11 +358,11 @@ def int_arg(value: str, what: str) -> int:
         raise exc.ArgumentError("%s must be an integer, got %r" % (what, value)) from None
 
 
-async def as_key(key: str, awaitable):
+async def as_key(key: str, awaitable: Awaitable[Any]) -> dict:
     """``{key: await awaitable}``: a long part whose result is one reply key."""
     return {key: await awaitable}
 
 
-async def discard(awaitable):
+async def discard(awaitable: Awaitable[Any]) -> None:
     """Await ``awaitable`` for its effect; the reply has no result keys."""
     await awaitable

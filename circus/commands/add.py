@@ -1,5 +1,9 @@
 """add: a new watcher, started or not."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import (
     WAITING,
     Command,
@@ -10,6 +14,10 @@ from circus.commands import (
     required,
 )
 from circus.exc import AlreadyExist, ArgumentError, MessageError
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Add(Command):
@@ -52,7 +60,7 @@ class Add(Command):
     waiting = True
     usage = "<name> <cmd> [<word> ...]"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if len(args) < 2:
             raise ArgumentError("Invalid number of arguments")
         return self.make_message(
@@ -62,7 +70,7 @@ class Add(Command):
             waiting=opts.get("waiting"),
         )
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         if not required(props, "name", str).strip():
             raise MessageError("message invalid: 'name' must not be empty")
@@ -72,7 +80,7 @@ class Add(Command):
         check_watcher_options(optional(props, "options", dict, default={}))
         optional(props, "start", bool)
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         name = props["name"]
         try:
             arbiter.get_watcher(name)

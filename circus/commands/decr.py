@@ -1,6 +1,14 @@
 """decr: fewer processes for a watcher."""
 
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
 from circus.commands.incr import Incr
+
+if TYPE_CHECKING:
+    from circus.watcher import Watcher
 
 
 class Decr(Incr):
@@ -30,12 +38,12 @@ class Decr(Incr):
 
     name = "decr"
 
-    def early_reply(self, watcher, nb):
+    def early_reply(self, watcher, nb: int) -> dict | None:
         # Fewer processes never break the singleton rule: a singleton is
         # left alone, as Circus 0.19 does.
         if watcher.singleton:
             return {"numprocesses": watcher.numprocesses, "singleton": True}
         return None
 
-    def change(self, watcher, nb):
+    def change(self, watcher: Watcher, nb: int) -> Awaitable[int]:
         return watcher.decr(nb)

@@ -1,8 +1,15 @@
 """dstats: process information of circusd itself."""
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 from circus.commands import Command, as_key, format_info
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Dstats(Command):
@@ -32,7 +39,7 @@ class Dstats(Command):
     name = "dstats"
     _process = None  # kept between calls: cpu percent is measured since the last one
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         import psutil
 
         from circus.procinfo import get_info_sliced
@@ -42,7 +49,7 @@ class Dstats(Command):
         # circusd's children are every worker: read them a slice at a time.
         return as_key("info", get_info_sliced(self._process))
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         info = reply.get("info") or {}
         lines = ["Main Process:", "    %s" % format_info(info)]
         children = info.get("children") if isinstance(info, dict) else None

@@ -1,8 +1,18 @@
 """incr: more processes for a watcher."""
 
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
 from circus import options
 from circus.commands import WAITING, Command, as_key, find_watcher, int_arg, optional, required
 from circus.exc import ArgumentError, MessageError
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
+    from circus.watcher import Watcher
 
 SINGLETON = "This watcher is a Singleton - not changing the number of processes"
 
@@ -36,19 +46,19 @@ class Incr(Command):
     waiting = True
     usage = "<name> [<nb>]"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if not 1 <= len(args) <= 2:
             raise ArgumentError("Invalid number of arguments")
         nb = int_arg(args[1], "nb") if len(args) == 2 else None
         return self.make_message(name=args[0], nb=nb, waiting=opts.get("waiting"))
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         required(props, "name", str)
         if optional(props, "nb", int, default=1) < 0:
             raise MessageError("message invalid: 'nb' must be 0 or more")
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         watcher = find_watcher(arbiter, props["name"])
         nb = props.get("nb", 1)
         early = self.early_reply(watcher, nb)
@@ -56,7 +66,7 @@ class Incr(Command):
             return early
         return as_key("numprocesses", self.change(watcher, nb))
 
-    def early_reply(self, watcher, nb):
+    def early_reply(self, watcher, nb: int) -> dict | None:
         """The reply when the change is not made (None: make it); raises when it is refused."""
         try:
             options.check_singleton(watcher.name, watcher.singleton, watcher.numprocesses + nb)
@@ -64,10 +74,10 @@ class Incr(Command):
             raise MessageError(str(error)) from None
         return None
 
-    def change(self, watcher, nb):
+    def change(self, watcher: Watcher, nb: int) -> Awaitable[int]:
         return watcher.incr(nb)
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         if reply.get("singleton"):
             return SINGLETON
         if "numprocesses" in reply:

@@ -1,9 +1,16 @@
 """ipython: an IPython kernel inside circusd, with the arbiter at hand."""
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 from circus.commands import Command
 from circus.exc import ArgumentError, MessageError
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 logger = logging.getLogger("circus.commands.ipython")
 
@@ -39,12 +46,12 @@ class IPython(Command):
 
     name = "ipython"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if args:
             raise ArgumentError("Invalid number of arguments")
         return self.make_message()
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         try:
             from ipykernel.kernelapp import IPKernelApp
         except ImportError:
@@ -55,7 +62,7 @@ class IPython(Command):
             logger.exception("could not start an IPython kernel")
             return {"shell": False, "msg": "could not start an IPython kernel: %s" % error}
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         shell = reply.get("shell")
         if not shell:
             return "error: %s" % reply.get("msg")

@@ -1,5 +1,9 @@
 """kill: stop processes of a watcher, which replaces them."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import (
     WAITING,
     Command,
@@ -12,6 +16,10 @@ from circus.commands import (
     required,
 )
 from circus.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Kill(Command):
@@ -53,7 +61,7 @@ class Kill(Command):
     waiting = True
     usage = "<name> [<pid>]"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if not 1 <= len(args) <= 2:
             raise ArgumentError("Invalid number of arguments")
         signum = opts.get("signum")
@@ -67,7 +75,7 @@ class Kill(Command):
             waiting=opts.get("waiting"),
         )
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         required(props, "name", str)
         optional(props, "pid", int)
@@ -75,7 +83,7 @@ class Kill(Command):
             check_signal(optional(props, "signum", int, str))
         optional(props, "graceful_timeout", float)
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         watcher = find_watcher(arbiter, props["name"])
         signum = props.get("signum")
         signum = None if signum is None else check_signal(signum)

@@ -1,6 +1,14 @@
 """list: the watchers, or the pids of one watcher."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from circus.commands import OptionalNameCommand, find_watcher
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class List(OptionalNameCommand):
@@ -29,14 +37,14 @@ class List(OptionalNameCommand):
 
     name = "list"
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         if props.get("name"):
             watcher = find_watcher(arbiter, props["name"])
             pids = [pid for pid, p in watcher.processes.items() if p.is_alive()]
             return {"pids": sorted(pids)}
         return {"watchers": sorted(w.name.lower() for w in arbiter.iter_watchers())}
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         if "pids" in reply:
             return ",".join(str(pid) for pid in reply["pids"])
         return ",".join(reply.get("watchers", []))

@@ -1,7 +1,15 @@
 """listen: follow circusd's events (a pub/sub matter, not a request)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import Command
 from circus.exc import MessageError
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Listen(Command):
@@ -34,9 +42,9 @@ class Listen(Command):
     name = "listen"
     usage = "[<topic> ...]"
 
-    def message(self, *topics, **opts):
+    def message(self, *topics: str, **opts: Any) -> dict:
         """The topics to subscribe to (not a request: see circusctl)."""
         return self.make_message(topics=list(topics) or [""])
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         raise MessageError("invalid message. use a pub/sub socket")

@@ -1,6 +1,14 @@
 """listsockets: the sockets circusd has bound."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from circus.commands import Command
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class ListSockets(Command):
@@ -30,11 +38,11 @@ class ListSockets(Command):
 
     name = "listsockets"
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         sockets = [sock.as_dict() for sock in arbiter.sockets.values()]
         return {"sockets": sorted(sockets, key=lambda s: s["fd"])}
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         lines = []
         for sock in reply.get("sockets", []):
             where = sock["path"] if "path" in sock else "%s:%s" % (sock.get("host"), sock.get("port"))

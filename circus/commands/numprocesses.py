@@ -1,6 +1,14 @@
 """numprocesses: how many processes one watcher, or circusd, runs."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from circus.commands import OptionalNameCommand, find_watcher
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class NumProcesses(OptionalNameCommand):
@@ -27,12 +35,12 @@ class NumProcesses(OptionalNameCommand):
 
     name = "numprocesses"
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         name = props.get("name")
         if name:
             watcher = find_watcher(arbiter, name)
             return {"numprocesses": len(watcher), "watcher_name": name}
         return {"numprocesses": arbiter.numprocesses()}
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         return str(reply.get("numprocesses"))

@@ -1,6 +1,14 @@
 """numwatchers: how many watchers circusd has."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from circus.commands import Command
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class NumWatchers(Command):
@@ -27,8 +35,8 @@ class NumWatchers(Command):
 
     name = "numwatchers"
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         return {"numwatchers": arbiter.numwatchers()}
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         return str(reply.get("numwatchers"))

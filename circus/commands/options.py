@@ -1,9 +1,17 @@
 """options: every option of a watcher with its value."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from circus.commands import Command, find_watcher, required
 
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
-def format_value(value):
+
+def format_value(value: object) -> str:
     """How circusctl shows an option value: None empty, mappings as ``K=V,K2=V2``."""
     if value is None:
         return ""
@@ -44,13 +52,13 @@ class Options(Command):
     properties = ("name",)
     usage = "<name>"
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         required(props, "name", str)
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         return {"options": dict(find_watcher(arbiter, props["name"]).options())}
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         options = reply.get("options", {})
         return "\n".join("%s: %s" % (key, format_value(options[key])) for key in sorted(options))

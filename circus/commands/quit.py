@@ -1,6 +1,14 @@
 """quit: stop every watcher, then circusd."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from circus.commands import WAITING, Command, discard
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Quit(Command):
@@ -31,5 +39,5 @@ class Quit(Command):
     options = (WAITING,)
     waiting = True
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         return discard(arbiter.shutdown())

@@ -1,7 +1,15 @@
 """reload: replace the processes of one watcher or of every watcher."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import WAITING, Command, Flag, as_key, discard, find_watcher, optional
 from circus.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Reload(Command):
@@ -44,7 +52,7 @@ class Reload(Command):
     waiting = True
     usage = "[<name>]"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if len(args) > 1:
             raise ArgumentError("Invalid number of arguments")
         return self.make_message(
@@ -54,13 +62,13 @@ class Reload(Command):
             waiting=opts.get("waiting"),
         )
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         optional(props, "name", str)
         optional(props, "graceful", bool)
         optional(props, "sequential", bool)
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         graceful = props.get("graceful", True) is not False
         sequential = bool(props.get("sequential"))
         if props.get("name"):

@@ -1,6 +1,14 @@
 """reloadconfig: apply the changes of the configuration file."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from circus.commands import WAITING, Command
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 async def _changes(awaitable):
@@ -47,10 +55,10 @@ class ReloadConfig(Command):
     options = (WAITING,)
     waiting = True
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         return _changes(arbiter.reload_from_config())
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         later = (reply.get("changes") or {}).get("circus_needs_restart") or []
         notes = ["[circus] %s changed: restart circusd to apply it" % key for key in later]
         return "\n".join(["ok"] + notes)

@@ -1,6 +1,15 @@
 """restart: restart watchers, or the whole arbiter."""
 
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
 from circus.commands.start import Start
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.watcher import Watcher
 
 
 class Restart(Start):
@@ -31,8 +40,8 @@ class Restart(Start):
 
     name = "restart"
 
-    def act(self, watcher):
+    def act(self, watcher: Watcher) -> Awaitable[Any]:
         return watcher.restart()
 
-    def act_on_all(self, arbiter):
+    def act_on_all(self, arbiter: Arbiter) -> Awaitable[Any]:
         return arbiter.restart()

@@ -1,6 +1,14 @@
 """rm: remove a watcher."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import WAITING, Command, Flag, discard, find_watcher, optional, required
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Rm(Command):
@@ -33,16 +41,16 @@ class Rm(Command):
     waiting = True
     usage = "<name>"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         props = super().message(*args)
         props["properties"].update(nostop=bool(opts.get("nostop")), waiting=bool(opts.get("waiting")))
         return props
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         required(props, "name", str)
         optional(props, "nostop", bool)
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         watcher = find_watcher(arbiter, props["name"])
         return discard(arbiter.rm_watcher(watcher.name, nostop=bool(props.get("nostop"))))

@@ -1,5 +1,9 @@
 """set: change options of a watcher while it runs."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import (
     WAITING,
     Command,
@@ -11,8 +15,12 @@ from circus.commands import (
 )
 from circus.exc import ArgumentError, MessageError
 
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
-def convert_value(key, text):
+
+def convert_value(key: str, text: str) -> Any:
     """The JSON value circusctl sends for ``set <name> <key> <text>`` (the table's ``cli`` column)."""
     from circus import options as table
 
@@ -66,21 +74,21 @@ class Set(Command):
     waiting = True
     usage = "<name> <key> <value> [<key> <value> ...]"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if len(args) < 3 or len(args) % 2 != 1:
             raise ArgumentError("Invalid number of arguments")
         pairs = zip(args[1::2], args[2::2])
         options = {key.lower(): convert_value(key.lower(), value) for key, value in pairs}
         return self.make_message(name=args[0], options=options, waiting=opts.get("waiting"))
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         required(props, "name", str)
         if not required(props, "options", dict):
             raise MessageError("message invalid: 'options' is empty")
         check_watcher_options(props["options"])
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         watcher = find_watcher(arbiter, props["name"])
         if "uid" in props["options"]:
             check_owner(arbiter, props["options"]["uid"])

@@ -1,5 +1,9 @@
 """signal: send a signal to the processes of a watcher."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import (
     Command,
     Flag,
@@ -10,6 +14,10 @@ from circus.commands import (
     required,
 )
 from circus.exc import ArgumentError, MessageError
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Signal(Command):
@@ -53,13 +61,13 @@ class Signal(Command):
     )
     usage = "<name> [<pid> [<childpid>]] <signum>"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if not 2 <= len(args) <= 4:
             raise ArgumentError("Invalid number of arguments")
-        name, signum = args[0], args[-1]
+        name, word = args[0], args[-1]
         pid = int_arg(args[1], "pid") if len(args) >= 3 else None
         childpid = int_arg(args[2], "childpid") if len(args) == 4 else None
-        signum = int(signum) if signum.isdigit() else signum
+        signum: int | str = int(word) if word.isdigit() else word
         return self.make_message(
             name=name,
             signum=signum,
@@ -69,7 +77,7 @@ class Signal(Command):
             recursive=opts.get("recursive") or None,
         )
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         required(props, "name", str)
         check_signal(required(props, "signum", int, str))
@@ -82,7 +90,7 @@ class Signal(Command):
         optional(props, "children", bool)
         optional(props, "recursive", bool)
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         watcher = find_watcher(arbiter, props["name"])
         signum = check_signal(props["signum"])
         pid = props.get("pid")

@@ -1,7 +1,17 @@
 """start: start watchers (all, one, or those matching a pattern)."""
 
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import MATCH, WAITING, Command, as_key, discard, match_watchers, optional
 from circus.exc import ArgumentError, MessageError
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
+    from circus.watcher import Watcher
 
 
 class Start(Command):
@@ -35,7 +45,7 @@ class Start(Command):
     waiting = True
     usage = "[<name>]"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if len(args) > 1:
             raise ArgumentError("Invalid number of arguments")
         return self.make_message(
@@ -44,13 +54,13 @@ class Start(Command):
             waiting=opts.get("waiting"),
         )
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         optional(props, "name", str)
         if optional(props, "match", str, default="glob") not in ("simple", "glob", "regex"):
             raise MessageError("unknown match method %s" % props["match"])
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         if not props.get("name"):
             return discard(self.act_on_all(arbiter))
         watchers = match_watchers(arbiter, props["name"], props.get("match") or "glob")
@@ -60,10 +70,10 @@ class Start(Command):
 
         return discard(asyncio.gather(*(self.act(w) for w in watchers)))
 
-    def act(self, watcher):
+    def act(self, watcher: Watcher) -> Awaitable[Any]:
         """The coroutine that applies this command to one watcher."""
         return watcher.start()
 
-    def act_on_all(self, arbiter):
+    def act_on_all(self, arbiter: Arbiter) -> Awaitable[Any]:
         """The coroutine that applies this command to the whole arbiter."""
         return arbiter.start_watchers()

@@ -1,10 +1,20 @@
 """stats: process information of the watchers."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from circus.commands import Command, Flag, find_watcher, format_info, int_arg, optional
 from circus.exc import ArgumentError, MessageError
 
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
+    from circus.procinfo import Slicer
+    from circus.watcher import Watcher
 
-def process_lines(pid, info):
+
+def process_lines(pid: int | str, info: object) -> list[str]:
     """``<pid>: <info line>`` then one line per child, indented by three spaces."""
     lines = ["%s: %s" % (pid, format_info(info))]
     if isinstance(info, dict):
@@ -16,7 +26,7 @@ def _by_pid(infos):
     return sorted(infos.items(), key=lambda item: int(item[0]))
 
 
-async def watcher_info(watcher, extended, slicer):
+async def watcher_info(watcher: Watcher, extended: bool, slicer: Slicer) -> dict[int, Any]:
     """``watcher.info(extended)``, letting the loop serve other requests between processes.
 
     A process reaped meanwhile is left out.
@@ -79,21 +89,21 @@ class Stats(Command):
     options = (Flag("extended", "let the extended_stats hook add its infos"),)
     usage = "[<name> [<pid>]]"
 
-    def message(self, *args, **opts):
+    def message(self, *args: str, **opts: Any) -> dict:
         if len(args) > 2:
             raise ArgumentError("Invalid number of arguments")
         name = args[0] if args else None
         process = int_arg(args[1], "pid") if len(args) == 2 else None
         return self.make_message(name=name, process=process, extended=opts.get("extended"))
 
-    def validate(self, props):
+    def validate(self, props: dict) -> None:
         super().validate(props)
         optional(props, "name", str)
         optional(props, "extended", bool)
         if optional(props, "process", int) is not None and not props.get("name"):
             raise MessageError("message invalid: 'process' needs 'name'")
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         extended = bool(props.get("extended"))
         name = props.get("name")
         if not name:
@@ -106,7 +116,7 @@ class Stats(Command):
             raise MessageError("process %d not found in %r" % (pid, name))
         return {"process": pid, "info": watcher.process_info(pid, extended)}
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         if "infos" in reply:
             lines = []
             for name in sorted(reply["infos"]):

@@ -1,6 +1,14 @@
 """status: the state of one watcher or of every watcher."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from circus.commands import OptionalNameCommand, find_watcher
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.commands import Outcome
 
 
 class Status(OptionalNameCommand):
@@ -32,12 +40,12 @@ class Status(OptionalNameCommand):
 
     name = "status"
 
-    def prepare(self, arbiter, props):
+    def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         if props.get("name"):
             return {"status": find_watcher(arbiter, props["name"]).status()}
         return {"statuses": arbiter.statuses()}
 
-    def console_msg(self, reply):
+    def console_msg(self, reply: dict) -> str:
         if "statuses" in reply:
             statuses = reply["statuses"]
             return "\n".join("%s: %s" % (name, statuses[name]) for name in sorted(statuses))

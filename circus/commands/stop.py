@@ -1,6 +1,15 @@
 """stop: stop watchers (all, one, or those matching a pattern)."""
 
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
 from circus.commands.start import Start
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.watcher import Watcher
 
 
 class Stop(Start):
@@ -33,8 +42,8 @@ class Stop(Start):
 
     name = "stop"
 
-    def act(self, watcher):
+    def act(self, watcher: Watcher) -> Awaitable[Any]:
         return watcher.stop()
 
-    def act_on_all(self, arbiter):
+    def act_on_all(self, arbiter: Arbiter) -> Awaitable[Any]:
         return arbiter.stop_watchers()
