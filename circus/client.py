@@ -9,11 +9,14 @@ frame carrying the same ``id``. :class:`CircusClient` (blocking) and
 Only the standard library and pyzmq are imported: ``circusctl`` starts fast.
 """
 
+from __future__ import annotations
+
 import importlib.util
 import json
 import logging
 import time
 import uuid
+from typing import Any
 
 import zmq
 
@@ -26,24 +29,24 @@ DEFAULT_TIMEOUT = 5.0
 TIMED_OUT = "Timed out."
 
 
-def make_message(command, **props):
+def make_message(command: str, **props: Any) -> dict[str, Any]:
     """``{"command": command, "properties": props}``."""
     return {"command": command, "properties": props}
 
 
-def cast_message(command, **props):
+def cast_message(command: str, **props: Any) -> dict[str, Any]:
     """A message circusd executes without replying (``msg_type: cast``)."""
     msg = make_message(command, **props)
     msg["msg_type"] = "cast"
     return msg
 
 
-def make_json(command, **props):
+def make_json(command: str, **props: Any) -> str:
     """The JSON text of ``make_message(command, **props)``."""
     return json.dumps(make_message(command, **props))
 
 
-def encode_call(msg):
+def encode_call(msg: dict[str, Any]) -> tuple[str, bytes]:
     """Give ``msg`` a fresh ``id`` (set in place) and return ``(id, frame)``."""
     if not isinstance(msg, dict):
         raise DeprecationWarning(
@@ -53,7 +56,7 @@ def encode_call(msg):
     return msg["id"], json.dumps(msg).encode("utf8")
 
 
-def decode_reply(call_id, frame):
+def decode_reply(call_id: str, frame: bytes) -> dict[str, Any] | None:
     """The reply dict if ``frame`` answers ``call_id``, else None.
 
     Replies to earlier calls that timed out carry other ids and are skipped,
@@ -82,7 +85,9 @@ def _dealer(context, endpoint, ssh_server, ssh_keyfile):
     return socket
 
 
-def connect(socket, endpoint, ssh_server=None, ssh_keyfile=None):
+def connect(
+    socket: zmq.Socket, endpoint: str, ssh_server: str | None = None, ssh_keyfile: str | None = None
+) -> None:
     """Connect ``socket`` to ``endpoint``, through an ssh tunnel if ``ssh_server``.
 
     The tunnel needs paramiko or pexpect; without either a CallError says so.
@@ -103,7 +108,8 @@ def connect(socket, endpoint, ssh_server=None, ssh_keyfile=None):
         )
     from zmq import ssh
 
-    ssh.tunnel_connection(socket, endpoint, ssh_server, keyfile=ssh_keyfile)
+    # pyzmq annotates the socket as a socket.socket; it takes (and needs) a zmq socket.
+    ssh.tunnel_connection(socket, endpoint, ssh_server, keyfile=ssh_keyfile)  # type: ignore[call-overload]
 
 
 class CircusClient:
@@ -116,26 +122,26 @@ class CircusClient:
 
     def __init__(
         self,
-        context=None,
-        endpoint=DEFAULT_ENDPOINT_DEALER,
-        timeout=DEFAULT_TIMEOUT,
-        ssh_server=None,
-        ssh_keyfile=None,
-    ):
+        context: zmq.Context | None = None,
+        endpoint: str = DEFAULT_ENDPOINT_DEALER,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssh_server: str | None = None,
+        ssh_keyfile: str | None = None,
+    ) -> None:
         self.context = context or zmq.Context.instance()
         self.endpoint = endpoint
         self.timeout = float(timeout)
         self.socket = _dealer(self.context, endpoint, ssh_server, ssh_keyfile)
 
-    def stop(self):
+    def stop(self) -> None:
         """Close the socket (the shared context is left alone)."""
         self.socket.close(linger=0)
 
-    def send_message(self, command, **props):
+    def send_message(self, command: str, **props: Any) -> dict[str, Any]:
         """``call(make_message(command, **props))``."""
         return self.call(make_message(command, **props))
 
-    def call(self, msg):
+    def call(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Send ``msg`` (a dict; its ``id`` is set) and return the reply dict."""
         call_id, frame = encode_call(msg)
         deadline = time.monotonic() + self.timeout
@@ -161,12 +167,12 @@ class AsyncCircusClient:
 
     def __init__(
         self,
-        context=None,
-        endpoint=DEFAULT_ENDPOINT_DEALER,
-        timeout=DEFAULT_TIMEOUT,
-        ssh_server=None,
-        ssh_keyfile=None,
-    ):
+        context: zmq.Context | None = None,
+        endpoint: str = DEFAULT_ENDPOINT_DEALER,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssh_server: str | None = None,
+        ssh_keyfile: str | None = None,
+    ) -> None:
         import zmq.asyncio
 
         base = context or zmq.Context.instance()
@@ -175,13 +181,13 @@ class AsyncCircusClient:
         self.timeout = float(timeout)
         self.socket = _dealer(self.context, endpoint, ssh_server, ssh_keyfile)
 
-    def stop(self):
+    def stop(self) -> None:
         self.socket.close(linger=0)
 
-    async def send_message(self, command, **props):
+    async def send_message(self, command: str, **props: Any) -> dict[str, Any]:
         return await self.call(make_message(command, **props))
 
-    async def call(self, msg):
+    async def call(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Send ``msg`` (a dict; its ``id`` is set) and return the reply dict."""
         import asyncio
 

@@ -6,6 +6,7 @@ Circus programs look for it.
 
 import asyncio
 import threading
+from typing import Any, Awaitable, Callable
 
 from circus.arbiter import Arbiter
 
@@ -18,13 +19,13 @@ class ThreadedArbiter(Arbiter):
     everything is stopped.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self._error = None
+        self._error: BaseException | None = None
 
-    def start(self, cb=None):
+    def start(self, cb: Callable[..., Any] | None = None) -> None:
         self._thread = threading.Thread(target=self._thread_main, args=(cb,), daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -47,16 +48,16 @@ class ThreadedArbiter(Arbiter):
         self._ready.set()
         await self._stopped.wait()
 
-    def stop(self):
+    def stop(self) -> Awaitable[None] | None:
         """As :meth:`Arbiter.stop`; from another thread, also wait for the thread to end."""
         outcome = super().stop()
         if outcome is None and threading.current_thread() is not self._thread:
             self.join()
         return outcome
 
-    def join(self, timeout=None):
+    def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def is_alive(self):
+    def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -11,6 +11,7 @@ import logging
 import os
 import shlex
 import shutil
+from typing import Any, Sequence
 
 from circus.exc import CallError
 from circus.plugins import CircusPlugin
@@ -18,7 +19,7 @@ from circus.plugins import CircusPlugin
 logger = logging.getLogger("circus.plugins.command_reloader")
 
 
-def program_path(cmd, executable=None):
+def program_path(cmd: str | None, executable: str | None = None) -> str | None:
     """The real path of the program ``cmd`` runs, or None if it cannot be found."""
     program = executable
     if not program:
@@ -34,11 +35,13 @@ def program_path(cmd, executable=None):
     return os.path.realpath(program)
 
 
-def fingerprint(path):
+def fingerprint(path: str | None) -> tuple[str | None, int | None]:
     """``(path, mtime_ns)`` of ``path``; mtime None when it does not exist."""
+    if path is None:
+        return path, None
     try:
         return path, os.stat(path).st_mtime_ns
-    except (OSError, TypeError):
+    except OSError:
         return path, None
 
 
@@ -47,20 +50,24 @@ class CommandReloader(CircusPlugin):
 
     name = "command_reloader"
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
         self.loop_rate = float(config.get("loop_rate", 1))
-        self.known = {}  # watcher -> (cmd text, (real path, mtime))
+        # watcher -> ((cmd, executable), (real path, mtime))
+        self.known: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, int | None]]] = {}
 
-    def handle_init(self):
+    def handle_init(self) -> None:
         self.periodic(self.look_at_programs, self.loop_rate)
 
-    def handle_recv(self, data):
+    def handle_recv(self, data: Sequence[bytes]) -> None:
         watcher, action, _ = self.split_data(data)
         if action == "remove":
             self.known.pop(watcher, None)
 
-    async def look_at_programs(self):
+    async def look_at_programs(self) -> None:
         try:
             names = (await self.acall("list")).get("watchers") or []
             seen = {}
@@ -76,7 +83,7 @@ class CommandReloader(CircusPlugin):
             self.look_at(watcher, cmd, executable)
         self.known = {w: v for w, v in self.known.items() if w in seen}
 
-    def look_at(self, watcher, cmd, executable):
+    def look_at(self, watcher: str, cmd: str | None, executable: str | None) -> None:
         """Restart ``watcher`` if its program changed since the last look."""
         current = (cmd, executable), fingerprint(program_path(cmd, executable))
         previous = self.known.get(watcher)

@@ -12,7 +12,7 @@ again after each ``updated`` event.
 """
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from circus.convert import to_bool
 from circus.exc import CallError
@@ -40,10 +40,13 @@ class Flapping(CircusPlugin):
 
     name = "flapping"
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
         self.defaults = self._convert(config, DEFAULTS, "plugin %s" % self.name)
-        self.tracks = {}
+        self.tracks: dict[str, _Track] = {}
 
     def _convert(self, given, base, where):
         conf = dict(base)
@@ -55,7 +58,7 @@ class Flapping(CircusPlugin):
                     self.logger.warning("%s: %s = %r is not valid, using %r", where, key, given[key], conf[key])
         return conf
 
-    def handle_recv(self, data):
+    def handle_recv(self, data: Sequence[bytes]) -> None:
         watcher, action, msg = self.split_data(data)
         handler = getattr(self, "_on_" + action, None)
         if handler is not None:
@@ -116,7 +119,7 @@ class Flapping(CircusPlugin):
             track = self.tracks[watcher] = _Track(self.watcher_conf(watcher))
         return track
 
-    def watcher_conf(self, watcher):
+    def watcher_conf(self, watcher: str) -> dict[str, Any]:
         """The plugin's options overridden by the watcher's ``flapping.*`` options."""
         prefix = self.name + "."
         try:
@@ -131,7 +134,7 @@ class Flapping(CircusPlugin):
         given = {k[len(prefix):]: v for k, v in options.items() if k.startswith(prefix)}
         return self._convert(given, self.defaults, "watcher %s" % watcher)
 
-    def check(self, watcher, track):
+    def check(self, watcher: str, track: _Track) -> None:
         """Decide on ``attempts`` recorded deaths of ``watcher``, then forget them."""
         conf = track.conf
         duration = track.deaths[-1] - track.deaths[0] - self.check_delay

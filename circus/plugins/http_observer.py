@@ -6,6 +6,7 @@ named by ``restart_on_error`` (if any) is restarted.
 """
 
 import logging
+from typing import Any, Sequence
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
@@ -19,20 +20,23 @@ class HttpObserver(CircusPlugin):
 
     name = "http_observer"
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
         self.check_url = config.get("check_url", "http://localhost/")
         self.loop_rate = float(config.get("loop_rate", 60))
         self.timeout = float(config.get("timeout", 10))
         self.restart_on_error = config.get("restart_on_error") or None
 
-    def handle_init(self):
+    def handle_init(self) -> None:
         self.periodic(self.check, self.loop_rate)
 
-    def handle_recv(self, data):
+    def handle_recv(self, data: Sequence[bytes]) -> None:
         """Events are not used."""
 
-    async def check(self):
+    async def check(self) -> bool:
         """One check of ``check_url``; returns True when it answered well."""
         client = AsyncHTTPClient()
         try:
@@ -46,7 +50,7 @@ class HttpObserver(CircusPlugin):
         logger.debug("%s is fine", self.check_url)
         return True
 
-    def failed(self, why):
+    def failed(self, why: str) -> None:
         if self.restart_on_error:
             logger.warning("check failed (%s), restarting %s", why, self.restart_on_error)
             self.cast("restart", name=self.restart_on_error)

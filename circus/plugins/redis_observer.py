@@ -6,6 +6,7 @@ within ``timeout`` seconds; the watcher named by ``restart_on_timeout``
 """
 
 import logging
+from typing import Any, Sequence
 
 try:
     import redis.asyncio as aioredis
@@ -25,20 +26,23 @@ class RedisObserver(CircusPlugin):
 
     name = "redis_observer"
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
         self.redis_url = config.get("redis_url", "redis://localhost:6379/0")
         self.loop_rate = float(config.get("loop_rate", 60))
         self.timeout = float(config.get("timeout", 5))
         self.restart_on_timeout = config.get("restart_on_timeout") or None
 
-    def handle_init(self):
+    def handle_init(self) -> None:
         self.periodic(self.check, self.loop_rate)
 
-    def handle_recv(self, data):
+    def handle_recv(self, data: Sequence[bytes]) -> None:
         """Events are not used."""
 
-    async def check(self):
+    async def check(self) -> bool:
         """One PING; returns True when the server answered in time."""
         # A fresh connection each time: a server that was stopped and
         # came back must not be judged through a dead pooled socket.
@@ -55,7 +59,7 @@ class RedisObserver(CircusPlugin):
         logger.debug("%s is fine", self.redis_url)
         return True
 
-    def failed(self, why):
+    def failed(self, why: str) -> None:
         if self.restart_on_timeout:
             logger.warning("check failed (%s), restarting %s", why, self.restart_on_timeout)
             self.cast("restart", name=self.restart_on_timeout)

@@ -11,6 +11,7 @@ its own and sent ``child_signal`` instead.
 """
 
 import logging
+from typing import Any, Sequence
 
 from circus.convert import human2bytes, to_bool, to_signum
 from circus.exc import CallError
@@ -19,7 +20,7 @@ from circus.plugins import CircusPlugin
 logger = logging.getLogger("circus.plugins.resource_watcher")
 
 
-def parse_mem(value):
+def parse_mem(value: object) -> tuple[str, float] | None:
     """``'90'``/``'90%'`` -> ``('pct', 90.0)``; ``'1G'`` -> ``('bytes', 1073741824)``; None stays None."""
     if value is None or str(value).strip() == "":
         return None
@@ -45,7 +46,7 @@ def _number(value):
     return value if isinstance(value, (int, float)) else None
 
 
-def broken_limits(infos, limits):
+def broken_limits(infos: list[dict[str, Any]], limits: dict[str, Any]) -> list[str]:
     """Names of the limits broken by the processes ``infos`` (a list of info dicts)."""
     cpus = [c for c in (_number(i.get("cpu")) for i in infos) if c is not None]
     pcts = [m for m in (_number(i.get("mem")) for i in infos) if m is not None]
@@ -75,7 +76,10 @@ class ResourceWatcher(CircusPlugin):
 
     name = "resource_watcher"
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
         self.watcher = config.get("watcher")
         if self.watcher is None and config.get("service") is not None:
@@ -94,16 +98,17 @@ class ResourceWatcher(CircusPlugin):
         }
         self.process_children = to_bool(config.get("process_children", False))
         self.child_signal = to_signum(config.get("child_signal", 15))
-        self.counts = {}  # limit -> consecutive checks broken
-        self.child_counts = {}  # (pid, child pid) -> {limit: consecutive checks broken}
+        self.counts: dict[str, int] = {}  # limit -> consecutive checks broken
+        # (pid, child pid) -> {limit: consecutive checks broken}
+        self.child_counts: dict[tuple[int, int], dict[str, int]] = {}
 
-    def handle_init(self):
+    def handle_init(self) -> None:
         self.periodic(self.look_after_watcher, self.loop_rate)
 
-    def handle_recv(self, data):
+    def handle_recv(self, data: Sequence[bytes]) -> None:
         """Events are not used: the limits are checked every ``loop_rate``."""
 
-    async def look_after_watcher(self):
+    async def look_after_watcher(self) -> None:
         try:
             reply = await self.acall("stats", name=self.watcher)
         except CallError as exc:

@@ -10,6 +10,7 @@ mem_pct_max, mem_pct_sum, mem_max and mem_sum (bytes).
 import random
 import re
 import socket
+from typing import Any, Sequence
 
 from circus.convert import human2bytes
 from circus.exc import CallError
@@ -19,7 +20,7 @@ from circus.plugins import CircusPlugin
 _UNSAFE = re.compile(r"[:|@\s/]")
 
 
-def metric_name(*parts):
+def metric_name(*parts: object) -> str:
     """Dotted statsd metric name; protocol characters in ``parts`` become ``_``."""
     return ".".join(_UNSAFE.sub("_", str(part)) for part in parts)
 
@@ -32,7 +33,10 @@ class StatsdClient:
     is best effort, a missing server must not hurt.
     """
 
-    def __init__(self, host="localhost", port=8125, prefix="circus", sample_rate=1.0):
+    def __init__(
+        self, host: str = "localhost", port: int | str = 8125, prefix: str = "circus",
+        sample_rate: float | str = 1.0,
+    ) -> None:
         self.address = (host, int(port))
         self.prefix = prefix
         self.sample_rate = float(sample_rate)
@@ -40,7 +44,7 @@ class StatsdClient:
         self.socket = socket.socket(family, socket.SOCK_DGRAM)
         self.socket.setblocking(False)
 
-    def send(self, name, value, kind, rate=1.0):
+    def send(self, name: str, value: float, kind: str, rate: float = 1.0) -> None:
         if rate < 1.0:
             if random.random() > rate:
                 return
@@ -52,19 +56,19 @@ class StatsdClient:
         except OSError:
             pass
 
-    def increment(self, name, count=1):
+    def increment(self, name: str, count: int = 1) -> None:
         self.send(name, count, "c", self.sample_rate)
 
-    def decrement(self, name, count=1):
+    def decrement(self, name: str, count: int = 1) -> None:
         self.send(name, -count, "c", self.sample_rate)
 
-    def gauge(self, name, value):
+    def gauge(self, name: str, value: float) -> None:
         self.send(name, value, "g")
 
-    def timed(self, name, milliseconds):
+    def timed(self, name: str, milliseconds: float) -> None:
         self.send(name, milliseconds, "ms", self.sample_rate)
 
-    def stop(self):
+    def stop(self) -> None:
         self.socket.close()
 
 
@@ -73,7 +77,10 @@ class StatsdEmitter(CircusPlugin):
 
     name = "statsd"
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
         self.app = config.get("application_name", "app")
         self.statsd = StatsdClient(
@@ -83,11 +90,11 @@ class StatsdEmitter(CircusPlugin):
             sample_rate=float(config.get("sample_rate", 1.0)),
         )
 
-    def handle_recv(self, data):
+    def handle_recv(self, data: Sequence[bytes]) -> None:
         watcher, action, _ = self.split_data(data)
         self.statsd.increment(metric_name(watcher, action))
 
-    def handle_stop(self):
+    def handle_stop(self) -> None:
         self.statsd.stop()
 
 
@@ -96,14 +103,17 @@ class FullStats(StatsdEmitter):
 
     name = "full_stats"
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
         self.loop_rate = float(config.get("loop_rate", 60))
 
-    def handle_init(self):
+    def handle_init(self) -> None:
         self.periodic(self.send_stats, self.loop_rate)
 
-    async def send_stats(self):
+    async def send_stats(self) -> None:
         try:
             reply = await self.acall("stats")
         except CallError as exc:
@@ -116,7 +126,7 @@ class FullStats(StatsdEmitter):
                 self.statsd.gauge(metric_name("_stats", watcher, figure), value)
 
 
-def watcher_figures(infos):
+def watcher_figures(infos: dict[str, Any]) -> dict[str, float]:
     """Gauges of one watcher from its ``stats`` infos ``{pid: info}``; "N/A" values skipped."""
     cpus, mems, rss = [], [], []
     for info in infos.values():

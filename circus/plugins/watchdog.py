@@ -13,6 +13,7 @@ import logging
 import re
 import socket
 import time
+from typing import Any, Sequence
 
 from circus.convert import to_signum
 from circus.exc import CallError
@@ -36,7 +37,10 @@ class WatchDog(CircusPlugin):
 
     name = "watchdog"
 
-    def __init__(self, endpoint, pubsub_endpoint, check_delay, ssh_server=None, **config):
+    def __init__(
+        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
+        ssh_server: str | None = None, **config: Any,
+    ) -> None:
         super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
         self.loop_rate = float(config.get("loop_rate", 60))
         self.watchers_regex = re.compile(config.get("watchers_regex", ".*"))
@@ -48,12 +52,12 @@ class WatchDog(CircusPlugin):
         self.stop_signal = to_signum(stop_signal) if stop_signal else None
         timeout = config.get("watchers_graceful_timeout")
         self.graceful_timeout = float(timeout) if timeout else None
-        self.pids = {}  # pid -> _Beat
-        self.sock = None
+        self.pids: dict[int, _Beat] = {}
+        self.sock: socket.socket | None = None
 
     # -- setup --------------------------------------------------------------
 
-    def handle_init(self):
+    def handle_init(self) -> None:
         family = socket.getaddrinfo(self.ip, self.port, 0, socket.SOCK_DGRAM)[0][0]
         self.sock = sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setblocking(False)
@@ -66,16 +70,16 @@ class WatchDog(CircusPlugin):
     def _listen(self, sock):
         self.loop.asyncio_loop.add_reader(sock.fileno(), self._read_beats, sock)
 
-    def handle_stop(self):
+    def handle_stop(self) -> None:
         if self.sock is not None:
             self.loop.asyncio_loop.remove_reader(self.sock.fileno())
             self.sock.close()
             self.sock = None
 
-    def watched(self, watcher):
+    def watched(self, watcher: str) -> bool:
         return not watcher.startswith("plugin:") and self.watchers_regex.match(watcher) is not None
 
-    async def discover(self):
+    async def discover(self) -> bool:
         """Track the processes circusd lists; forget the ones it no longer lists.
 
         Events keep the list current between two looks; this catches what
@@ -99,7 +103,7 @@ class WatchDog(CircusPlugin):
 
     # -- events -------------------------------------------------------------
 
-    def handle_recv(self, data):
+    def handle_recv(self, data: Sequence[bytes]) -> None:
         watcher, action, msg = self.split_data(data)
         if not self.watched(watcher):
             return
@@ -120,7 +124,7 @@ class WatchDog(CircusPlugin):
                 return
             self.heartbeat(data.decode("utf-8", "replace").strip())
 
-    def heartbeat(self, text):
+    def heartbeat(self, text: str) -> None:
         """Record a heartbeat datagram; unknown pids and bad messages are ignored."""
         match = self.msg_regex.match(text)
         if match is None:
@@ -138,7 +142,7 @@ class WatchDog(CircusPlugin):
 
     # -- decisions ----------------------------------------------------------
 
-    async def look_after(self):
+    async def look_after(self) -> None:
         """Count a miss for each silent pid; kill the ones silent too long."""
         if not await self.discover():
             return
@@ -152,7 +156,7 @@ class WatchDog(CircusPlugin):
                 del self.pids[pid]
                 self.kill(beat.watcher, pid)
 
-    def kill(self, watcher, pid):
+    def kill(self, watcher: str, pid: int) -> None:
         props = {"name": watcher, "pid": pid}
         if self.stop_signal is not None:
             props["signum"] = self.stop_signal
