@@ -16,11 +16,12 @@ import json
 import os
 import shlex
 import sys
+from typing import IO, Any, Mapping, Sequence
 
 from circus import __version__
 from circus.client import CircusClient
 from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_SUB
-from circus.commands import get_commands
+from circus.commands import Command, get_commands
 from circus.exc import ArgumentError, CallError
 
 #: The package version, as code written for Circus imports it from here.
@@ -85,7 +86,7 @@ def _main_parser(commands):
     return parser
 
 
-def command_parser(command):
+def command_parser(command: Command) -> argparse.ArgumentParser:
     """The parser of one command's words and flags (global options allowed too)."""
     parser = argparse.ArgumentParser(
         prog="circusctl [options] command [args] %s" % command.name,
@@ -108,7 +109,9 @@ def command_parser(command):
     return parser
 
 
-def parse_command_args(command, words, defaults):
+def parse_command_args(
+    command: Command, words: Sequence[str], defaults: Mapping[str, Any]
+) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
     """``(positional words, flags, global options)`` of a command line.
 
     ``defaults`` holds the global options given before the command; those
@@ -126,7 +129,7 @@ def parse_command_args(command, words, defaults):
 # -- output ------------------------------------------------------------------------
 
 
-def print_json(reply, prettify, out=None):
+def print_json(reply: dict, prettify: bool, out: IO[str] | None = None) -> None:
     out = out or sys.stdout
     if not prettify:
         print(json.dumps(reply), file=out)
@@ -144,7 +147,7 @@ def print_json(reply, prettify, out=None):
     print(text, file=out)
 
 
-def show_reply(command, reply, options):
+def show_reply(command: Command, reply: dict, options: Mapping[str, Any]) -> int:
     """Print ``reply`` as the options ask; return the exit status."""
     if options["json"]:
         print_json(reply, options["prettify"])
@@ -161,11 +164,11 @@ def show_reply(command, reply, options):
 # -- running commands ----------------------------------------------------------------
 
 
-def control_endpoint(options):
+def control_endpoint(options: Mapping[str, Any]) -> str:
     return options.get("endpoint") or os.environ.get("CIRCUSCTL_ENDPOINT") or DEFAULT_ENDPOINT_DEALER
 
 
-def call(options, msg):
+def call(options: Mapping[str, Any], msg: dict) -> dict:
     """Send ``msg`` to circusd and return the reply (CallError on time out)."""
     client = CircusClient(
         endpoint=control_endpoint(options),
@@ -179,7 +182,7 @@ def call(options, msg):
         client.stop()
 
 
-def listen(topics, options):
+def listen(topics: Sequence[str], options: Mapping[str, Any]) -> int:
     """Print circusd's events as they arrive, until interrupted."""
     from circus.consumer import CircusConsumer
 
@@ -195,7 +198,7 @@ def listen(topics, options):
     return EXIT_OK
 
 
-def run(command, args, flags, options):
+def run(command: Command, args: Sequence[str], flags: dict[str, Any], options: Mapping[str, Any]) -> int:
     """Run one command with parsed arguments; return the exit status."""
     try:
         if command.name == "listen":
@@ -214,7 +217,7 @@ def run(command, args, flags, options):
     return show_reply(command, reply, options)
 
 
-def run_words(command, words, defaults):
+def run_words(command: Command, words: Sequence[str], defaults: Mapping[str, Any]) -> int:
     """Parse a command's words and run it; return the exit status."""
     args, flags, options = parse_command_args(command, words, defaults)
     return run(command, args, flags, options)
@@ -223,7 +226,7 @@ def run_words(command, words, defaults):
 # -- bash completion -----------------------------------------------------------------
 
 
-def complete(words, cword, commands, out=None):
+def complete(words: Sequence[str], cword: int, commands: Mapping[str, Command], out: IO[str] | None = None) -> None:
     """Print the completions of word ``cword`` of ``words`` (bash's COMP_WORDS)."""
     out = out or sys.stdout
     current = words[cword] if cword < len(words) else ""
@@ -265,7 +268,7 @@ def _watcher_names(options):
 # -- interactive shell ---------------------------------------------------------------
 
 
-def shell(options, commands):
+def shell(options: Mapping[str, Any], commands: Mapping[str, Command]) -> int:
     """The interactive shell (``circusctl`` without a command)."""
     import cmd
 
@@ -350,7 +353,7 @@ def _save_history(path):
 # -- entry point ---------------------------------------------------------------------
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """The ``circusctl`` console script; returns the exit status."""
     commands = get_commands()
     if "AUTO_COMPLETE" in os.environ:

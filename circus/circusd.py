@@ -4,15 +4,19 @@ import argparse
 import os
 import resource
 import sys
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from circus import __version__, logger
 from circus.exc import ConfigError
 from circus.pidfile import Pidfile, PidfileInUse
 
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Run circus.")
     parser.add_argument("config", nargs="?", help="configuration file")
     parser.add_argument(
@@ -36,7 +40,7 @@ def build_parser():
     return parser
 
 
-def fail(message, notify=None):
+def fail(message: str, notify: "DaemonNotifier | None" = None) -> NoReturn:
     """One line on stderr (or to the waiting parent of a daemon), exit 1."""
     if notify is not None:
         notify.error(message)
@@ -47,7 +51,7 @@ def fail(message, notify=None):
 class DaemonNotifier:
     """Tells the foreground parent of ``--daemon`` whether the start worked."""
 
-    def __init__(self, fd):
+    def __init__(self, fd: int | None) -> None:
         self.fd = fd
 
     def _send(self, text):
@@ -59,14 +63,14 @@ class DaemonNotifier:
             os.close(self.fd)
             self.fd = None
 
-    def ready(self, arbiter=None):
+    def ready(self, arbiter: "Arbiter | None" = None) -> None:
         self._send("ok")
 
-    def error(self, message):
+    def error(self, message: str) -> None:
         self._send("error: %s" % message)
 
 
-def daemonize():
+def daemonize() -> DaemonNotifier:
     """Detach (double fork, setsid); the parent exits with the daemon's start status."""
     read_fd, write_fd = os.pipe()
     if os.fork() > 0:
@@ -93,14 +97,14 @@ def daemonize():
     return DaemonNotifier(write_fd)
 
 
-def raise_fd_limit():
+def raise_fd_limit() -> None:
     """Supervising many workers takes many fds: use the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def configure_logging(args, circus_cfg):
+def configure_logging(args: argparse.Namespace, circus_cfg: dict[str, Any]) -> None:
     from circus.logsetup import configure_logger
 
     configure_logger(
@@ -111,13 +115,13 @@ def configure_logging(args, circus_cfg):
     )
 
 
-def load(config_file):
+def load(config_file: str) -> dict:
     from circus.config import get_config
 
     return get_config(config_file)
 
 
-def run(args, cfg, notify):
+def run(args: argparse.Namespace, cfg: dict, notify: DaemonNotifier | None) -> None:
     """Build the arbiter of ``cfg`` and run it until it stops."""
     from circus.arbiter import Arbiter
 
@@ -134,7 +138,7 @@ def run(args, cfg, notify):
         fail(str(exc), notify)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:

@@ -19,7 +19,9 @@ from circus.exc import CallError
 from circus.plugins import CircusPlugin
 
 DEFAULTS = {"attempts": 2, "window": 1.0, "retry_in": 7.0, "max_retry": 5, "active": True}
-CONVERTERS: dict[str, Callable[[Any], Any]] = {"attempts": int, "window": float, "retry_in": float, "max_retry": int, "active": to_bool}
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "attempts": int, "window": float, "retry_in": float, "max_retry": int, "active": to_bool,
+}
 
 
 class _Track:

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import Optional, Sequence
 
 from circus import __version__, logger
 from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_STATS, DEFAULT_ENDPOINT_SUB
@@ -38,7 +39,7 @@ async def _serve(args) -> None:
     await streamer.run()
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run circusd-stats until one of HUP, QUIT, INT, TERM, WINCH, then exit 0.
 
     Exits (SystemExit) with 1 when the endpoint cannot be bound or the log

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import zmq
 
@@ -45,7 +45,7 @@ class StatsClient:
     """
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT_STATS, ssh_server: Optional[str] = None,
-                 context: Optional[zmq.Context] = None):
+                 context: Optional[zmq.Context] = None) -> None:
         from circus.client import connect
 
         self.context = context or zmq.Context.instance()
@@ -147,7 +147,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run circus-top until ``q`` or Ctrl-C; exit 0 with the terminal restored."""
     args = build_parser().parse_args(argv)
     if args.version:

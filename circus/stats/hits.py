@@ -109,7 +109,7 @@ class HitCounter:
     the previous call and starts counting afresh.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._epoll = select.epoll()
         self._socks: Dict[int, socket.socket] = {}  # our fd -> socket

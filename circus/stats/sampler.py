@@ -126,7 +126,7 @@ class ProcessSampler:
     __slots__ = ("pid", "with_children", "_stat", "_start", "_ticks", "_when", "_rounds", "_username",
                  "_cmdline", "_children")
 
-    def __init__(self, pid: int, with_children: bool = True):
+    def __init__(self, pid: int, with_children: bool = True) -> None:
         self.pid = pid
         self.with_children = with_children
         self._stat: Optional[_StatFile] = None

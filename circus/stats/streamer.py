@@ -57,7 +57,7 @@ class StatsStreamer:
         ssh_server: Optional[str] = None,
         interval: float = 1.0,
         context: Optional[zmq.Context] = None,
-    ):
+    ) -> None:
         self.endpoint = endpoint
         self.pubsub_endpoint = pubsub_endpoint
         self.stats_endpoint = stats_endpoint

@@ -20,7 +20,7 @@ TOP_PIDS = 10
 class TopState:
     """Latest figures per watcher: ``processes[watcher][pid]`` and ``aggregates[watcher]``."""
 
-    def __init__(self, process_timeout: float = 3.0):
+    def __init__(self, process_timeout: float = 3.0) -> None:
         self.process_timeout = process_timeout
         self.processes: Dict[str, Dict[str, Tuple[float, dict]]] = {}
         self.aggregates: Dict[str, Tuple[float, dict]] = {}

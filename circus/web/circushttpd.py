@@ -106,7 +106,7 @@ def _address(sock: socket.socket) -> str:
     return "unix:%s" % (name.decode() if isinstance(name, bytes) else name)
 
 
-async def serve(args) -> None:
+async def serve(args: argparse.Namespace) -> None:
     """Run the console until one of INT, TERM, QUIT."""
     controller = Controller(ssh_server=args.ssh)
     if args.endpoint:

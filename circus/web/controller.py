@@ -30,7 +30,7 @@ class ConsoleError(Exception):
     to answering with an error reply).
     """
 
-    def __init__(self, message: str, unreachable: bool = False):
+    def __init__(self, message: str, unreachable: bool = False) -> None:
         super().__init__(message)
         self.unreachable = unreachable
 
@@ -50,7 +50,7 @@ class Controller:
     """
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, ssh_server: Optional[str] = None,
-                 context=None):
+                 context: Optional[zmq.Context] = None) -> None:
         self.timeout = timeout
         self.ssh_server = ssh_server
         self.context = context
@@ -116,7 +116,7 @@ class Controller:
                 raise ConsoleError("cannot use endpoint %r: %s" % (self.endpoint, exc)) from None
         return self._client
 
-    async def call(self, command: str, **props) -> Dict[str, Any]:
+    async def call(self, command: str, **props: Any) -> Dict[str, Any]:
         """Send ``command`` and return the ok reply; ConsoleError otherwise."""
         async with self._lock:
             return self._check(command, await self._send(command, props))

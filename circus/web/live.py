@@ -86,7 +86,7 @@ class LiveFeed:
     """The once-a-second fan-out of circusd's state and stats to open pages."""
 
     def __init__(self, controller: Controller, interval: float = 1.0, heartbeat: float = 3.0,
-                 context: Optional[zmq.Context] = None):
+                 context: Optional[zmq.Context] = None) -> None:
         self.controller = controller
         self.interval = interval
         self.heartbeat = heartbeat

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Union
 from urllib.parse import quote
 
 import tornado.web
@@ -125,7 +125,7 @@ class BaseHandler(tornado.web.RequestHandler):
             target = default
         self.redirect(target)
 
-    async def act(self, action, success: Optional[str], default: str = "/") -> None:
+    async def act(self, action: Callable[[], Awaitable[object]], success: Optional[str], default: str = "/") -> None:
         """Await ``action()``; flash ``success`` or the error; redirect back."""
         try:
             await action()
@@ -137,7 +137,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.feed.poke()
         self.back(default)
 
-    def write_error(self, status_code: int, **kwargs) -> None:
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
         """An error page with the reason, never a traceback."""
         reason = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -281,7 +281,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         except tornado.websocket.WebSocketClosedError:
             self.feed.remove(self.push)
 
-    def on_message(self, message) -> None:
+    def on_message(self, message: Union[str, bytes]) -> None:
         pass  # the page only listens
 
     def on_close(self) -> None:
