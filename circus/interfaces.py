@@ -55,7 +55,7 @@ class ManagedStream(Stream, Protocol):
 
 
 class Hook(Protocol):
-    """A hook: called with keyword arguments only, on circusd's event loop.
+    """A hook: called with keyword arguments only, while circusd waits for it.
 
     ``arbiter`` is None for a watcher that no arbiter owns.
     ``kwargs`` holds the moment's extras (``pid``, ``signum``, ``stats``...,
