@@ -288,7 +288,7 @@ class Arbiter:
     @contextlib.asynccontextmanager
     async def exclusive(self, what):
         """Hold the arbiter for one arbiter-wide change: ``add``, ``rm``,
-        ``reloadconfig``, ``restart`` (every watcher) or ``quit``.
+        ``reloadconfig``, ``reload`` or ``restart`` (every watcher) or ``quit``.
 
         Changes run one at a time, in the order they arrive: one that finds
         another in progress waits for its end (and logs that it waits), so
@@ -507,14 +507,15 @@ class Arbiter:
             await self.start_watchers()
 
     async def reload(self, graceful=True, sequential=False):
-        """Reload every watcher, highest priority first."""
+        """Reload every watcher, highest priority first, as an arbiter-wide change."""
         from circus.logsetup import reopen_log_files
 
-        reopen_log_files()
-        if self.prereload_fn is not None:
-            self.prereload_fn(self)
-        for watcher in self.iter_watchers():
-            await watcher.reload(graceful=graceful, sequential=sequential)
+        async with self.exclusive("reload"):
+            reopen_log_files()
+            if self.prereload_fn is not None:
+                self.prereload_fn(self)
+            for watcher in self.iter_watchers():
+                await watcher.reload(graceful=graceful, sequential=sequential)
 
     # -- watchers at runtime ------------------------------------------------
 
