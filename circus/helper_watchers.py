@@ -110,6 +110,18 @@ def _plugin_watcher(settings, plugin):
     return watcher
 
 
+# The [circus] values the internal watchers are built from.
+SETTINGS = (
+    "endpoint", "pubsub_endpoint", "stats_endpoint", "statsd", "statsd_close_outputs",
+    "httpd", "httpd_close_outputs", "check_delay", "debug", "loglevel", "logoutput",
+)
+
+
+def settings_of(arbiter):
+    """``SETTINGS`` as ``arbiter`` has them: the endpoints circusd really has."""
+    return {key: getattr(arbiter, key) for key in SETTINGS}
+
+
 def internal_watchers(settings, plugins):
     """Watcher dicts for circusd-stats, the web console and the plugins."""
     result = []
