@@ -18,7 +18,7 @@ class EventPublisher:
             self.socket.bind(endpoint)
         except zmq.ZMQError as exc:
             self.socket.close()
-            raise OSError("cannot bind the pub/sub endpoint %s: %s" % (endpoint, exc)) from None
+            raise OSError("cannot bind the pub/sub endpoint %s: %s" % (endpoint, zmq.strerror(exc.errno))) from None
 
     def publish(self, topic, payload):
         """Send ``[topic, json]``; never blocks (an event no subscriber can take is dropped)."""
