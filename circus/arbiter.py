@@ -1,26 +1,24 @@
-"""The arbiter owns the watchers, the sockets, the event publisher and the controller."""
+"""The arbiter owns the watchers, the sockets and the loop; it starts the event publisher and the controller."""
 
 import asyncio
 import contextlib
 import gc
-import json
+import inspect
 import logging
 import os
-import signal
 import socket
 import time
 
-import zmq
 import zmq.asyncio
 
 from circus import __version__
 from circus import options as option_table
-from circus.childwatch import ChildWatcher, become_subreaper, wait_gone
+from circus.childwatch import ChildWatcher, become_subreaper
 from circus.exc import AlreadyExist, MessageError
-from circus.helper_watchers import internal_watchers
+from circus.helper_watchers import internal_watchers, settings_of
+from circus.orphans import Orphans
 from circus.pidfile import Pidfile
-from circus.procinfo import child_pids
-from circus.reload_plan import LIVE_CIRCUS_KEYS
+from circus.publisher import EventPublisher
 from circus.signals import SignalRouter
 from circus.sockets import CircusSocket, CircusSockets
 from circus.tasks import TaskSet
@@ -104,7 +102,7 @@ class Arbiter:
         self.config_file = None
         self._cfg = None
         self.ctrl = None
-        self.evpub_socket = None
+        self._events = None
         self.child_watcher = None
         self._pidfile = None
         self._changing = asyncio.Lock()
@@ -116,41 +114,13 @@ class Arbiter:
         self._tasks = TaskSet("arbiter")
         self._signals = SignalRouter(self, self._tasks)
         self._owns_context = False
-        self._foreign_children = set()  # children of a program embedding the arbiter
-        self._unmanaged = set()  # pids left running by rm --nostop
+        self._orphans = Orphans()
         for watcher in watchers:
             self._register(watcher)
         if httpd:
             self.sockets.add(CircusSocket("circushttpd", host=httpd_host, port=httpd_port))
-        for cfg in internal_watchers(self._settings(), self.plugins):
+        for cfg in internal_watchers(settings_of(self), self.plugins):
             self._register(build_watcher(cfg))
-
-    def _settings(self):
-        """The [circus] values internal watchers are built from."""
-        return {
-            "endpoint": self.endpoint,
-            "pubsub_endpoint": self.pubsub_endpoint,
-            "stats_endpoint": self.stats_endpoint,
-            "statsd": self.statsd,
-            "statsd_close_outputs": self.statsd_close_outputs,
-            "httpd": self.httpd,
-            "httpd_close_outputs": self.httpd_close_outputs,
-            "check_delay": self.check_delay,
-            "debug": self.debug,
-            "loglevel": self.loglevel,
-            "logoutput": self.logoutput,
-        }
-
-    def _internal_settings(self, cfg):
-        """What the internal watchers are built from on a reload to ``cfg``.
-
-        Only the live [circus] keys come from the file: the others (endpoints,
-        statsd, httpd...) wait for a restart, so circusd-stats and the plugins
-        must keep using the endpoints circusd really has.
-        """
-        settings = self._settings()
-        settings.update((k, v) for k, v in cfg["circus"].items() if k in LIVE_CIRCUS_KEYS and k in settings)
-        return settings
 
     # -- construction -------------------------------------------------------
 
@@ -165,36 +135,15 @@ class Arbiter:
 
     @classmethod
     def from_config(cls, cfg, loop=None):
-        circus = cfg["circus"]
-        watchers = [build_watcher(w) for w in cfg["watchers"]]
-        sockets = [CircusSocket.load_from_config(s) for s in cfg["sockets"]]
+        """An arbiter from a ``config.get_config`` result: each [circus] key
+        the constructor takes is passed to it."""
+        params = inspect.signature(Arbiter.__init__).parameters
         arbiter = cls(
-            watchers,
-            circus["endpoint"],
-            circus["pubsub_endpoint"],
-            check_delay=circus["check_delay"],
+            [build_watcher(w) for w in cfg["watchers"]],
             loop=loop,
-            statsd=circus["statsd"],
-            stats_endpoint=circus["stats_endpoint"],
-            statsd_close_outputs=circus["statsd_close_outputs"],
-            multicast_endpoint=circus["multicast_endpoint"],
             plugins=cfg.get("plugins", []),
-            sockets=sockets,
-            warmup_delay=circus["warmup_delay"],
-            httpd=circus["httpd"],
-            httpd_host=circus["httpd_host"],
-            httpd_port=circus["httpd_port"],
-            httpd_close_outputs=circus["httpd_close_outputs"],
-            debug=circus["debug"],
-            debug_gc=circus["debug_gc"],
-            pidfile=circus["pidfile"],
-            loglevel=circus["loglevel"],
-            logoutput=circus["logoutput"],
-            loggerconfig=circus["loggerconfig"],
-            fqdn_prefix=circus["fqdn_prefix"],
-            umask=circus["umask"],
-            endpoint_owner=circus["endpoint_owner"],
-            max_message_size=circus["max_message_size"],
+            sockets=[CircusSocket.load_from_config(s) for s in cfg["sockets"]],
+            **{key: value for key, value in cfg["circus"].items() if key in params},
         )
         arbiter.config_file = cfg.get("config_file")
         arbiter._cfg = cfg
@@ -243,15 +192,15 @@ class Arbiter:
     def get_socket(self, name):
         return self.sockets.get(name)
 
+    @property
+    def evpub_socket(self):
+        """The PUB socket of the event channel, None when the arbiter does not run."""
+        return self._events.socket if self._events is not None else None
+
     def publish(self, topic, payload):
         """Send ``[topic, json]`` on the event channel; never blocks."""
-        if self.evpub_socket is None:
-            return
-        frames = [topic.encode("utf-8"), json.dumps(payload).encode("utf-8")]
-        try:
-            zmq.Socket.send_multipart(self.evpub_socket, frames, zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            logger.debug("event %s not published: %s", topic, exc)
+        if self._events is not None:
+            self._events.publish(topic, payload)
 
     # -- running ------------------------------------------------------------
 
@@ -288,7 +237,7 @@ class Arbiter:
     @contextlib.asynccontextmanager
     async def exclusive(self, what):
         """Hold the arbiter for one arbiter-wide change: ``add``, ``rm``,
-        ``reloadconfig``, ``restart`` (every watcher) or ``quit``.
+        ``reloadconfig``, ``reload`` or ``restart`` (every watcher) or ``quit``.
 
         Changes run one at a time, in the order they arrive: one that finds
         another in progress waits for its end (and logs that it waits), so
@@ -311,7 +260,7 @@ class Arbiter:
         if self.pidfile:
             self._pidfile = Pidfile(self.pidfile)
             self._pidfile.create()
-        self._foreign_children = set(child_pids(os.getpid()))
+        self._orphans.spare_present_children()
         self.child_watcher = ChildWatcher(loop)
         self.child_watcher.start()
         if self.child_watcher.reaps_all_children:
@@ -320,9 +269,7 @@ class Arbiter:
         if self.context is None:
             self.context = zmq.asyncio.Context()
             self._owns_context = True
-        self.evpub_socket = self.context.socket(zmq.PUB)
-        self.evpub_socket.linger = 0
-        _bind(self.evpub_socket, self.pubsub_endpoint, "pub/sub")
+        self._events = EventPublisher(self.context, self.pubsub_endpoint)
         self.sockets.bind_and_listen_all()
         for sock in self.sockets.values():
             logger.info("socket %r listening at %s", sock.name, sock.location)
@@ -435,7 +382,8 @@ class Arbiter:
         if self._check_task is not None:
             self._check_task.cancel()
         await self.stop_watchers()
-        await self._stop_adopted_orphans()
+        if self.child_watcher is not None and self.child_watcher.reaps_all_children:
+            await self._orphans.stop(self.watchers)
         await self._tasks.cancel_all()
         if self.ctrl is not None:
             self.ctrl.stop()
@@ -445,35 +393,10 @@ class Arbiter:
             self._stopped.set()
         logger.info("arbiter stopped")
 
-    async def _stop_adopted_orphans(self):
-        """Stop the orphans circusd adopted, when a watcher has stop_children.
-
-        As child subreaper circusd inherits every descendant whose parent
-        died, daemons that left their worker's process group included:
-        nothing else would stop them. The children of a program embedding
-        the arbiter and the processes left by ``rm --nostop`` are spared.
-        """
-        stoppers = [w for w in self.watchers if w.stop_children]
-        if not stoppers or self.child_watcher is None or not self.child_watcher.reaps_all_children:
-            return
-        spared = self._foreign_children | self._unmanaged
-        orphans = [pid for pid in child_pids(os.getpid()) if pid not in spared]
-        if orphans:
-            logger.info("stopping %d orphan(s) adopted by circusd: %s", len(orphans), orphans)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if not orphans:
-                return
-            for pid in orphans:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            orphans = await wait_gone(orphans, max(w.graceful_timeout for w in stoppers))
-
     def _close_resources(self):
-        if self.evpub_socket is not None:
-            self.evpub_socket.close()
-            self.evpub_socket = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
         self.sockets.close_all()
         if self.child_watcher is not None:
             if self.child_watcher.reaps_all_children:
@@ -507,14 +430,15 @@ class Arbiter:
             await self.start_watchers()
 
     async def reload(self, graceful=True, sequential=False):
-        """Reload every watcher, highest priority first."""
+        """Reload every watcher, highest priority first, as an arbiter-wide change."""
         from circus.logsetup import reopen_log_files
 
-        reopen_log_files()
-        if self.prereload_fn is not None:
-            self.prereload_fn(self)
-        for watcher in self.iter_watchers():
-            await watcher.reload(graceful=graceful, sequential=sequential)
+        async with self.exclusive("reload"):
+            reopen_log_files()
+            if self.prereload_fn is not None:
+                self.prereload_fn(self)
+            for watcher in self.iter_watchers():
+                await watcher.reload(graceful=graceful, sequential=sequential)
 
     # -- watchers at runtime ------------------------------------------------
 
@@ -575,7 +499,7 @@ class Arbiter:
             if nostop:
                 for pid in watcher.pids:
                     self.child_watcher.forget(pid)
-                self._unmanaged.update(watcher.pids)
+                self._orphans.spare(watcher.pids)
                 return
             await watcher.stop()
 
@@ -598,13 +522,6 @@ def build_watcher(cfg):
     add_pythonpath_to_sys_path(cfg.get("env"))
     watcher = Watcher.load_from_config(cfg)
     return watcher
-
-
-def _bind(sock, endpoint, what):
-    try:
-        sock.bind(endpoint)
-    except zmq.ZMQError as exc:
-        raise OSError("cannot bind the %s endpoint %s: %s" % (what, endpoint, exc)) from None
 
 
 def _nothing():

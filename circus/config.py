@@ -13,13 +13,13 @@ import glob
 import logging
 import os
 import re
-import resource
 from dataclasses import dataclass, field
 
 from circus import options
 from circus.exc import ConfigError
 from circus.sockets import check_address
 from circus.substitute import parse_env_dict, replace_gnu_args
+from circus.watcher_keys import place_key, plugin_watcher_name
 
 logger = logging.getLogger("circus.config")
 
@@ -234,16 +234,19 @@ def _socket_section(section, name, environ):
     return config
 
 
-def _plugin_section(section, base_env, env_patterns, environ):
+def _plugin_section(section, name, base_env, env_patterns, environ):
     """The plugin's keys as text, plus ``env``: what [env] (and a matching
     [env:...]) give its watcher, PYTHONPATH included."""
-    env, variables = _watcher_env(section.title, False, base_env, env_patterns, environ)
-    config = {"name": section.title}
-    config.update(_expanded(section, variables))
+    name = plugin_watcher_name(name)
+    env, variables = _watcher_env(name, False, base_env, env_patterns, environ)
+    config = _expanded(section, variables)
     if not config.get("use", "").strip():
         raise section.error("a plugin needs 'use = dotted.path.to.PluginClass'", "use")
-    if "env" in config:
-        _convert(section, options.lookup("watcher", "env"), "env", config["env"])  # refuses it
+    for key, value in config.items():
+        # Checked here, so that a bad watcher key names its file and line;
+        # circus.helper_watchers builds the watcher from the text by the same rule.
+        _watcher_key(section, key, value, {})
+    config["name"] = name
     if env:
         config["env"] = env
     return config
@@ -278,32 +281,16 @@ def _watcher_env(name, copy_env, base_env, env_patterns, environ):
     return env, variables
 
 
-def _rlimit(section, key, value, rlimits):
-    name = key[len("rlimit_"):]
-    if not hasattr(resource, "RLIMIT_" + name.upper()):
-        raise section.error("unknown resource limit %r" % name, key)
-    rlimits[name.lower()] = _convert(section, options.lookup("watcher", key), key, value)
-
-
 def _watcher_key(section, key, value, watcher):
-    """Put one ini key of a watcher where it belongs in the watcher dict."""
-    row = options.lookup("watcher", key)
+    """Put one ini key of a watcher where it belongs in the watcher dict (see circus.watcher_keys)."""
     if key == "name":
         raise section.error("the name comes from the section title", key)
-    if row is None or row.name == "flapping.":
-        watcher["options"][key] = value
-    elif row.name == "rlimit_":
-        _rlimit(section, key, value, watcher["rlimits"])
-    elif row.name in ("stdout_stream.", "stderr_stream."):
-        stream = watcher.setdefault(row.name[:-1], {})
-        stream[key[len(row.name):]] = value
-    elif row.name == "hooks.":
-        hook = key[len(row.name):]
-        if hook not in options.HOOK_NAMES:
-            logger.warning("%s [%s] %s: unknown hook, never called", section.items[key][1], section.title, key)
-        watcher["hooks"][hook] = _convert(section, row, key, value)
-    else:
-        watcher[key] = _convert(section, row, key, value)
+    try:
+        place_key(watcher, key, value)
+    except ValueError as exc:
+        raise section.error(str(exc), key) from None
+    if key.startswith("hooks.") and key[len("hooks."):] not in options.HOOK_NAMES:
+        logger.warning("%s [%s] %s: unknown hook, never called", section.items[key][1], section.title, key)
 
 
 def _check_watcher(section, watcher, socket_names):
@@ -377,7 +364,9 @@ def get_config(path: str) -> dict:
         if kind == "watcher:"
     ]
     _unique([c for c, _ in watchers], "watcher", [s for _, s in watchers])
-    plugins = [_plugin_section(s, base_env, env_patterns, environ) for s, kind, _ in kinds if kind == "plugin:"]
+    plugin_sections = [(s, name) for s, kind, name in kinds if kind == "plugin:"]
+    plugins = [_plugin_section(s, name, base_env, env_patterns, environ) for s, name in plugin_sections]
+    _unique(plugins, "plugin", [s for s, _ in plugin_sections])
     return {
         "circus": _circus_section(circus_section, global_env),
         "watchers": sorted((config for config, _ in watchers), key=lambda c: c["name"]),

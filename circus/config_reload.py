@@ -9,8 +9,8 @@ import time
 
 from circus.arbiter import build_watcher
 from circus.config import get_config
-from circus.helper_watchers import with_internal_watchers
-from circus.reload_plan import plan_reload, uses_socket
+from circus.helper_watchers import settings_of, with_internal_watchers
+from circus.reload_plan import LIVE_CIRCUS_KEYS, plan_reload, uses_socket
 from circus.sockets import CircusSocket, CircusSockets
 
 logger = logging.getLogger("circus.arbiter")
@@ -25,8 +25,8 @@ async def reload_from_config(arbiter, config_file=None):
     """
     async with arbiter.exclusive("reloadconfig"):
         new_cfg = get_config(config_file or arbiter.config_file)
-        old_full = with_internal_watchers(arbiter._cfg, arbiter._internal_settings(arbiter._cfg))
-        new_full = with_internal_watchers(new_cfg, arbiter._internal_settings(new_cfg))
+        old_full = with_internal_watchers(arbiter._cfg, _internal_settings(arbiter, arbiter._cfg))
+        new_full = with_internal_watchers(new_cfg, _internal_settings(arbiter, new_cfg))
         plan = plan_reload(old_full, new_full)
         _check_socket_users(plan, new_full["watchers"])
         for key in plan.circus_needs_restart:
@@ -92,6 +92,18 @@ async def _apply(arbiter, plan, new_cfg, built, fresh, in_place=()):
         len(plan.watchers_replaced),
         len(plan.watchers_resized),
     )
+
+
+def _internal_settings(arbiter, cfg):
+    """What the internal watchers are built from on a reload to ``cfg``.
+
+    Only the live [circus] keys come from the file: the others (endpoints,
+    statsd, httpd...) wait for a restart, so circusd-stats and the plugins
+    must keep using the endpoints circusd really has.
+    """
+    settings = settings_of(arbiter)
+    settings.update((k, v) for k, v in cfg["circus"].items() if k in LIVE_CIRCUS_KEYS and k in settings)
+    return settings
 
 
 def _check_socket_users(plan, watchers):

@@ -11,6 +11,7 @@ import sys
 from circus import options as option_table
 from circus.naming import resolve_name
 from circus.watcher import add_pythonpath_to_sys_path
+from circus.watcher_keys import place_key, plugin_watcher_name
 
 
 def _python_command(code, *args):
@@ -81,9 +82,7 @@ def _plugin_watcher(settings, plugin):
     # Before the import: [env] PYTHONPATH may be where the plugin lives.
     add_pythonpath_to_sys_path(env)
     resolve_name(use)  # fail at load, naming the path, not in a crash loop
-    name = str(plugin.pop("name", use))
-    if not name.startswith("plugin:"):
-        name = "plugin:" + name
+    name = plugin_watcher_name(plugin.pop("name", use))
     watcher = {"name": name, "singleton": True, "copy_env": True, "copy_path": True, "priority": 1}
     if env:
         watcher["env"] = env
@@ -92,7 +91,8 @@ def _plugin_watcher(settings, plugin):
         # Every key reaches the plugin (Flapping reads its own max_retry and
         # retry_in); the watcher keys also configure the plugin's watcher.
         config[key] = value
-        _plugin_watcher_key(watcher, key, value)
+        if option_table.lookup("watcher", key) is not None:
+            place_key(watcher, key, value)
     close = not settings.get("debug")
     # Output given a stream is kept: discarding it would leave the stream empty.
     watcher.setdefault("close_child_stdout", close and "stdout_stream" not in watcher)
@@ -110,22 +110,16 @@ def _plugin_watcher(settings, plugin):
     return watcher
 
 
-def _plugin_watcher_key(watcher, key, value):
-    """Apply one key of a plugin section to the plugin's watcher dict, if it is a watcher key.
+# The [circus] values the internal watchers are built from.
+SETTINGS = (
+    "endpoint", "pubsub_endpoint", "stats_endpoint", "statsd", "statsd_close_outputs",
+    "httpd", "httpd_close_outputs", "check_delay", "debug", "loglevel", "logoutput",
+)
 
-    The families (``stdout_stream.*``, ``stderr_stream.*``, ``hooks.*``) are
-    nested as the config loader nests them for a ``[watcher:]`` section.
-    """
-    row = option_table.lookup("watcher", key)
-    if row is None:
-        return
-    if row.name in ("stdout_stream.", "stderr_stream.", "hooks."):
-        family = watcher.setdefault(row.name.rstrip("."), {})
-        family[key[len(row.name):]] = value
-    elif isinstance(value, str) and key not in ("cmd", "args"):
-        watcher[key] = row.convert(value)
-    else:
-        watcher[key] = value
+
+def settings_of(arbiter):
+    """``SETTINGS`` as ``arbiter`` has them: the endpoints circusd really has."""
+    return {key: getattr(arbiter, key) for key in SETTINGS}
 
 
 def internal_watchers(settings, plugins):

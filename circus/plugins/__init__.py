@@ -33,6 +33,7 @@ from circus.client import cast_message, connect, encode_call, make_message
 from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_SUB
 from circus.convert import to_bool
 from circus.exc import CallError
+from circus.tasks import TaskSet
 
 logger = logging.getLogger("circus.plugins")
 
@@ -74,7 +75,7 @@ class CircusPlugin:
         self.logger = logging.getLogger("circus.plugins.%s" % (self.name or type(self).__name__.lower()))
         self._pending: dict[str, asyncio.Future] = {}  # call id -> Future of acall()
         self._periodics: list[PeriodicCallback] = []
-        self._tasks: set[asyncio.Future] = set()
+        self._tasks = TaskSet("plugin %s" % self.label)
         self._loop_thread: int | None = None
 
     # -- lifecycle ------------------------------------------------------------
@@ -133,21 +134,15 @@ class CircusPlugin:
             substream.on_recv(self._on_event)
 
     def _close(self):
-        self._cancel_tasks()
+        if len(self._tasks):
+            # Let them see their CancelledError (closing sessions, files...).
+            self.loop.run_sync(self._tasks.cancel_all)
         for stream in (self.substream, self.clientstream):
             if stream is not None:
                 stream.close()
         if self.context is not None:
             self.context.term()
         self.loop.close()
-
-    def _cancel_tasks(self):
-        tasks = [t for t in self._tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            # Let them see their CancelledError (closing sessions, files...).
-            self.loop.run_sync(lambda: asyncio.gather(*tasks, return_exceptions=True))
 
     # -- hooks for subclasses -----------------------------------------------
 
@@ -183,16 +178,14 @@ class CircusPlugin:
         return self.name or type(self).__name__
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future:
-        """Run ``awaitable`` as a task of the plugin; exceptions are logged, not lost."""
-        task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+        """Run ``awaitable`` as a task of the plugin, on its loop.
 
-    def _task_done(self, task):
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.logger.error("%s: task failed", self.label, exc_info=task.exception())
+        The plugin's task set keeps it, logs an exception nobody awaited and
+        cancels it when the plugin stops.
+        """
+        if not inspect.iscoroutine(awaitable):
+            awaitable = _awaiting(awaitable)
+        return self._tasks.spawn(awaitable)
 
     @staticmethod
     def split_data(data: Sequence[bytes | str]) -> tuple[str, str, Any]:
@@ -325,6 +318,10 @@ class CircusPlugin:
         self._periodics.append(periodic)
         self.loop.add_callback(periodic.start)
         return periodic
+
+
+async def _awaiting(awaitable):
+    return await awaitable
 
 
 # -- the circus-plugin program -----------------------------------------------

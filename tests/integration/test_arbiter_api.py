@@ -4,6 +4,9 @@ import asyncio
 import os
 import sys
 
+import pytest
+import zmq
+
 from circus import get_arbiter
 from helpers import async_test, ipc_endpoints, live_pids, pid_alive, running_arbiter, until
 
@@ -41,6 +44,24 @@ def test_a_background_arbiter_runs_coroutines_on_its_loop(tmp_path, workers, tra
         workers.wait_reports("bg", 3)
     finally:
         arbiter.stop()
+
+
+def test_a_taken_pub_sub_endpoint_fails_the_start_with_one_clear_line_and_starts_nothing(tmp_path, workers, tracker):
+    context = zmq.Context()
+    holder = context.socket(zmq.PUB)
+    holder.linger = 0
+    endpoint = "tcp://127.0.0.1:%d" % holder.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        options = dict(ipc_endpoints(tmp_path), pubsub_endpoint=endpoint)
+        arbiter = get_arbiter([{"cmd": workers.cmd("never"), "name": "never"}], background=True, **options)
+        with pytest.raises(OSError) as caught:
+            arbiter.start()
+        assert str(caught.value) == "cannot bind the pub/sub endpoint %s: Address already in use" % endpoint
+        assert not arbiter.running and arbiter.evpub_socket is None
+        assert arbiter.get_watcher("never").pids == [] and workers.reports("never") == []
+    finally:
+        holder.close()
+        context.term()
 
 
 def test_the_name_of_a_watcher_defaults_to_the_basename_of_its_program(tmp_path, workers, tracker):

@@ -181,6 +181,47 @@ async def test_call_times_out_with_an_error_naming_the_endpoint(tmp_path):
         thread.join(5)
 
 
+class Lingering(CircusPlugin):
+    """Each event starts a task: ``hang`` waits forever, ``boom`` raises."""
+
+    name = "lingering"
+
+    def handle_init(self):
+        self.hanging = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def handle_recv(self, data):
+        action = self.split_data(data)[1]
+        if action == "boom":
+            raise RuntimeError("boom from a plugin task")
+        if action == "hang":
+            self.hanging.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+
+
+@async_test
+async def test_a_plugins_tasks_are_logged_when_they_fail_and_cancelled_when_it_stops(tmp_path, caplog):
+    caplog.set_level(logging.ERROR, logger="circus.tasks")
+    async with running_arbiter(tmp_path, []) as arbiter:
+        async with plugin_thread(Lingering, arbiter) as plugin:
+            async def hanging():
+                arbiter.publish("watcher.probe.hang", {"time": time.time()})
+                await asyncio.sleep(0.05)
+                return plugin.hanging.is_set()
+
+            await until_async(hanging, 5, what="the plugin's hanging task")
+            arbiter.publish("watcher.probe.boom", {"time": time.time()})
+            await until_async(lambda: "boom from a plugin task" in caplog.text, 5, what="the failed task logged")
+            assert len(plugin._tasks) >= 1 and not plugin.cancelled.is_set()
+        assert plugin.cancelled.is_set()
+        assert len(plugin._tasks) == 0
+    assert "plugin lingering: background task" in caplog.text
+
+
 # -- statsd ----------------------------------------------------------------
 
 

@@ -1,0 +1,33 @@
+"""circusd's event channel: the PUB socket, and the one way events are sent on it."""
+
+import json
+import logging
+
+import zmq
+
+logger = logging.getLogger("circus.arbiter")
+
+
+class EventPublisher:
+    """A PUB socket bound at ``endpoint``; OSError naming the endpoint if it cannot be."""
+
+    def __init__(self, context, endpoint):
+        self.socket = context.socket(zmq.PUB)
+        self.socket.linger = 0
+        try:
+            self.socket.bind(endpoint)
+        except zmq.ZMQError as exc:
+            self.socket.close()
+            raise OSError("cannot bind the pub/sub endpoint %s: %s" % (endpoint, zmq.strerror(exc.errno))) from None
+
+    def publish(self, topic, payload):
+        """Send ``[topic, json]``; never blocks (an event no subscriber can take is dropped)."""
+        frames = [topic.encode("utf-8"), json.dumps(payload).encode("utf-8")]
+        try:
+            # The plain socket's send: an asyncio socket's would make a future per event.
+            zmq.Socket.send_multipart(self.socket, frames, zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            logger.debug("event %s not published: %s", topic, exc)
+
+    def close(self):
+        self.socket.close()
