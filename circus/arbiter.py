@@ -16,6 +16,7 @@ import zmq.asyncio
 from circus import __version__
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper, wait_gone
+from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
 from circus.helper_watchers import internal_watchers
 from circus.pidfile import Pidfile
@@ -24,7 +25,7 @@ from circus.reload_plan import LIVE_CIRCUS_KEYS
 from circus.signals import SignalRouter
 from circus.sockets import CircusSocket, CircusSockets
 from circus.tasks import TaskSet
-from circus.watcher import Watcher, add_pythonpath_to_sys_path
+from circus.watcher import Watcher
 
 logger = logging.getLogger("circus.arbiter")
 

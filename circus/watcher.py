@@ -14,23 +14,20 @@ import logging
 import os
 import random
 import signal
-import site
-import sys
-import threading
 import time
 from typing import NamedTuple
 
 from circus import options as option_table
 from circus.childwatch import decode_wait_status, wait_gone
-from circus.convert import signal_name, to_bool, to_gid, to_signum, to_uid
+from circus.convert import signal_name, to_gid, to_signum, to_uid
+from circus.environment import build_env
 from circus.exc import ConflictError, MessageError
-from circus.naming import resolve_name
+from circus.hooks import HookTable
 from circus.process import Process
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
+from circus.stream.output import WatcherOutput
 
 logger = logging.getLogger("circus.watcher")
-
-HOOK_NAMES, HOOKS_IGNORING_FAILURE = option_table.HOOK_NAMES, option_table.HOOKS_IGNORING_FAILURE
 
 # Crash-loop protection, per slot (wid): from the second failed start in a row
 # of a slot, its respawns wait, doubling from 100 ms up to 5 s, instead of
@@ -99,6 +96,8 @@ class Watcher:
         prereload_fn = kwargs.pop("prereload_fn", None)
         loop = kwargs.pop("loop", None)
         hooks = kwargs.pop("hooks", None)
+        stdout_stream = kwargs.pop("stdout_stream", None)
+        stderr_stream = kwargs.pop("stderr_stream", None)
         self.name = name
         self.res_name = name.lower().replace(" ", "_")
         self.cmd = cmd
@@ -112,11 +111,10 @@ class Watcher:
         self.changing = asyncio.Lock()
         self._options = {}
         self._apply_options(kwargs)
-        self.hooks = {}
-        self._hook_paths = {}
-        self.ignore_hook_failure = set(HOOKS_IGNORING_FAILURE)
+        self._hooks = HookTable(name)
+        self.hooks = self._hooks.functions
         for hook_name, spec in (hooks or {}).items():
-            self._set_hook(hook_name, spec)
+            self._hooks.set(hook_name, spec)
         self._failed_starts = 0  # in a row, across the watcher (see max_retry)
         self._slot_failures = {}  # wid -> failed starts in a row of that slot
         self._respawns = {}  # wid -> the task that will respawn that slot
@@ -126,10 +124,13 @@ class Watcher:
         self._free_wids = []
         self._top_wid = 0
         self._variables_cache = None
-        self._redirector = None
-        self.stdout_stream = self._make_stream("stdout")
-        self.stderr_stream = self._make_stream("stderr")
+        self._output = WatcherOutput(name, stdout_stream, stderr_stream)
         self._check()
+
+    stdout_stream = property(lambda self: self._output.streams["stdout"])
+    stderr_stream = property(lambda self: self._output.streams["stderr"])
+    stdout_stream_conf = property(lambda self: self._output.confs["stdout"])
+    stderr_stream_conf = property(lambda self: self._output.confs["stderr"])
 
     # -- options ------------------------------------------------------------
 
@@ -143,8 +144,6 @@ class Watcher:
         self.rlimits = dict(given.pop("rlimits", None) or {})
         for key in [k for k in given if k.startswith("rlimit_")]:
             self.rlimits[key[len("rlimit_"):]] = given.pop(key)
-        self.stdout_stream_conf = dict(given.pop("stdout_stream", None) or {})
-        self.stderr_stream_conf = dict(given.pop("stderr_stream", None) or {})
         self._options.update(given.pop("options", None) or {})
         self._options.update(given)
         self.stop_signal = to_signum(self.stop_signal)
@@ -153,7 +152,11 @@ class Watcher:
         if self.gid is not None:
             self.gid = to_gid(self.gid)
         self._raw_env = dict(self.env or {})
-        self.env = self._build_env(self._raw_env)
+        self.env = self._build_env()
+
+    def _build_env(self):
+        return build_env(self.name, self._raw_env, self.copy_env, self.copy_path,
+                         self.virtualenv, self.virtualenv_py_ver)
 
     def _check(self):
         if not isinstance(self.cmd, str) or not self.cmd.strip():
@@ -161,43 +164,6 @@ class Watcher:
         option_table.check_singleton(self.name, self.singleton, self.numprocesses)
         if self.numprocesses < 0:
             raise ValueError("watcher %r: numprocesses must be >= 0" % self.name)
-
-    def _build_env(self, env):
-        if self.copy_env:
-            full = dict(os.environ)
-            full.update(env)
-        else:
-            full = dict(env)
-        if self.copy_path:
-            if not self.copy_env:
-                raise ValueError("watcher %r: copy_path needs copy_env" % self.name)
-            full["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        if self.virtualenv:
-            self._add_virtualenv(full)
-        return full
-
-    def _add_virtualenv(self, env):
-        if not self.copy_env:
-            raise ValueError("watcher %r: virtualenv needs copy_env" % self.name)
-        version = self.virtualenv_py_ver or "%d.%d" % sys.version_info[:2]
-        site_packages = os.path.join(self.virtualenv, "lib", "python%s" % version, "site-packages")
-        if not os.path.isdir(site_packages):
-            raise ValueError("watcher %r: %s does not exist" % (self.name, site_packages))
-        env["PATH"] = os.pathsep.join(
-            [os.path.join(self.virtualenv, "bin"), env.get("PATH", os.defpath)]
-        )
-        paths = [site_packages]
-        for entry in sorted(os.listdir(site_packages)):
-            if entry.endswith(".pth"):
-                with open(os.path.join(site_packages, entry)) as pth:
-                    paths += [
-                        os.path.join(site_packages, line.strip())
-                        for line in pth
-                        if line.strip() and not line.startswith(("#", "import"))
-                    ]
-        if env.get("PYTHONPATH"):
-            paths.append(env["PYTHONPATH"])
-        env["PYTHONPATH"] = os.pathsep.join(paths)
 
     @classmethod
     def load_from_config(cls, config):
@@ -219,12 +185,11 @@ class Watcher:
                 result[key] = getattr(self, key)
         result["cmd"] = self.cmd
         result["args"] = self.args
-        result["stdout_stream_conf"] = self.stdout_stream_conf
-        result["stderr_stream_conf"] = self.stderr_stream_conf
+        result["stdout_stream_conf"] = self._output.confs["stdout"]
+        result["stderr_stream_conf"] = self._output.confs["stderr"]
         for name, value in self.rlimits.items():
             result["rlimit_" + name] = value
-        for name, (path, ignore) in self._hook_paths.items():
-            result["hooks." + name] = "%s,%s" % (path, str(ignore).lower()) if ignore else path
+        result.update(self._hooks.options())
         result.update(self._options)
         return sorted(result.items())
 
@@ -264,30 +229,17 @@ class Watcher:
             option_table.check_singleton(self.name, checked.get("singleton", self.singleton), checked.get("numprocesses", self.numprocesses))
         except ValueError as exc:
             raise MessageError(str(exc)) from None
-        hooks, streams = {}, {}
+        hooks = {}
         try:
             for key, value in checked.items():
                 if key == "hooks":
-                    hooks.update({h: self._resolve_hook(h, spec) for h, spec in value.items()})
+                    hooks.update({h: self._hooks.resolve(h, spec) for h, spec in value.items()})
                 elif key.startswith("hooks."):
-                    hooks[key[len("hooks."):]] = self._resolve_hook(key[len("hooks."):], value)
-            for name in ("stdout", "stderr"):
-                conf = self._planned_stream_conf(name, checked)
-                if conf is not None:
-                    streams[name] = (conf, self._make_stream(name, conf))
+                    hooks[key[len("hooks."):]] = self._hooks.resolve(key[len("hooks."):], value)
+            streams = self._output.plan(checked)
         except ValueError as exc:
             raise MessageError(str(exc)) from None
         return OptionPlan(checked, hooks, streams)
-
-    def _planned_stream_conf(self, name, checked):
-        """The configuration of stream ``name`` once ``checked`` applies (None: untouched)."""
-        whole, prefix = name + "_stream", name + "_stream."
-        dotted = {k[len(prefix):]: v for k, v in checked.items() if k.startswith(prefix)}
-        if whole not in checked and not dotted:
-            return None
-        conf = dict(checked[whole] or {}) if whole in checked else dict(getattr(self, whole + "_conf"))
-        conf.update(dotted)
-        return conf
 
     def _apply_plan(self, plan):
         """Apply a plan of ``check_options``; the set of live actions it needs."""
@@ -297,9 +249,11 @@ class Watcher:
             if not option_table.folded_family(key):  # hooks and streams: planned apart
                 actions.add(self._apply_value(key, value))
         for hook_name, resolved in plan.hooks.items():
-            self._store_hook(hook_name, *resolved)
+            self._hooks.store(hook_name, *resolved)
+        running = self.state is not WatcherState.STOPPED
         for name, (conf, stream) in plan.streams.items():
-            actions.add(self._swap_stream(name, conf, stream))
+            if self._output.swap(name, conf, stream, running):
+                actions.add(option_table.Live.RELOAD)
         for key in plan.values:
             self.notify_event("updated", {"time": time.time()})
         return actions
@@ -309,7 +263,7 @@ class Watcher:
         row = option_table.settable(key)
         if key == "env":
             self._raw_env = dict(value)
-            self.env = self._build_env(self._raw_env)
+            self.env = self._build_env()
         elif key.startswith("rlimit_"):
             self.rlimits[key[len("rlimit_"):]] = value
         elif key == "stop_signal":
@@ -335,110 +289,12 @@ class Watcher:
             elif option_table.Live.MANAGE in actions:
                 await self._manage()
 
-    # -- output streams -----------------------------------------------------
-
-    def _make_stream(self, name, conf=None):
-        """The stream ``conf`` (default: the watcher's) describes, or None; ValueError if it cannot be built."""
-        conf = getattr(self, name + "_stream_conf") if conf is None else conf
-        if not conf:
-            return None
-        from circus.stream import get_stream
-
-        return get_stream(conf, label="watcher %r: %s_stream" % (self.name, name))
-
-    def _swap_stream(self, name, conf, new):
-        """Put stream ``new`` (built from ``conf``) in place; returns the live action needed."""
-        old = getattr(self, name + "_stream")
-        setattr(self, name + "_stream_conf", conf)
-        setattr(self, name + "_stream", new)
-        if self._redirector is None and new is not None and self.state is not WatcherState.STOPPED:
-            # The watcher ran without any stream: nothing reads the pipes of
-            # the processes the reload below spawns unless a redirector exists.
-            self._redirector = self._new_redirector()
-        if self._redirector is not None:
-            self._redirector.set_stream(name, new)
-        if self.state is not WatcherState.STOPPED:
-            _call_optional(new, "open")
-            _call_optional(old, "close")
-        # Processes spawned without a pipe for this stream must be replaced.
-        return option_table.Live.RELOAD if (old is None) != (new is None) else option_table.Live.NONE
-
-    def _open_streams(self):
-        if self.stdout_stream is None and self.stderr_stream is None:
-            return
-        if self._redirector is None:
-            self._redirector = self._new_redirector()
-        for name in ("stdout", "stderr"):
-            stream = getattr(self, name + "_stream")
-            self._redirector.set_stream(name, stream)
-            _call_optional(stream, "open")
-
-    @staticmethod
-    def _new_redirector():
-        from circus.stream.redirector import Redirector
-
-        return Redirector(loop=asyncio.get_running_loop())
-
-    def _close_streams(self):
-        if self._redirector is not None:
-            self._redirector.close_all()
-        for name in ("stdout", "stderr"):
-            _call_optional(getattr(self, name + "_stream"), "close")
-
     # -- hooks --------------------------------------------------------------
 
-    def _set_hook(self, hook_name, spec):
-        """``spec``: a callable, a dotted name, ``"name,flag"`` or ``(name, flag)``."""
-        self._store_hook(hook_name, *self._resolve_hook(hook_name, spec))
-
-    def _resolve_hook(self, hook_name, spec):
-        """``(function, path, ignore_failure)`` of a hook spec; ValueError if it does not import."""
-        ignore = False
-        if isinstance(spec, str):
-            path, _, flag = spec.partition(",")
-            spec = (path.strip(), flag.strip() or False)
-        if isinstance(spec, (tuple, list)):
-            target, ignore = spec
-        else:
-            target = spec
-        if isinstance(ignore, str):
-            ignore = to_bool(ignore)
-        try:
-            func = resolve_name(target) if isinstance(target, str) else target
-        except ImportError as exc:
-            raise ValueError("watcher %r: hooks.%s: %s" % (self.name, hook_name, exc)) from None
-        return func, (target if isinstance(target, str) else repr(target)), ignore
-
-    def _store_hook(self, hook_name, func, path, ignore):
-        self.hooks[hook_name] = func
-        self._hook_paths[hook_name] = (path, ignore)
-        if ignore:
-            self.ignore_hook_failure.add(hook_name)
-
     def call_hook(self, hook_name, **kwargs):
-        """Run a hook; its return value is used as-is (None counts as failure).
-
-        A hook that raises, or runs longer than ``hook_timeout``, is reported
-        (log line and ``hook_failure`` event) and counts as failed unless its
-        failures are ignored.
-        """
-        hook = self.hooks.get(hook_name)
-        if hook is None:
-            return True
+        """Run a hook (see :class:`circus.hooks.HookTable`); True when there is none."""
         kwargs.update(watcher=self, arbiter=self.arbiter, hook_name=hook_name)
-        try:
-            result = run_bounded(hook, kwargs, self.hook_timeout)
-        except HookTimeout as exc:
-            logger.error("%s: hook %s %s", self.name, hook_name, exc)
-            error = str(exc)
-        except Exception as exc:
-            logger.exception("%s: hook %s failed", self.name, hook_name)
-            error = str(exc)
-        else:
-            self.notify_event("hook_success", {"name": hook_name, "time": time.time()})
-            return result
-        self.notify_event("hook_failure", {"name": hook_name, "time": time.time(), "error": error})
-        return hook_name in self.ignore_hook_failure
+        return self._hooks.call(hook_name, kwargs, self.hook_timeout, self.notify_event)
 
     # -- state --------------------------------------------------------------
 
@@ -544,8 +400,8 @@ class Watcher:
                 close_child_stdin=self.close_child_stdin,
                 close_child_stdout=self.close_child_stdout,
                 close_child_stderr=self.close_child_stderr,
-                pipe_stdout=self.stdout_stream is not None,
-                pipe_stderr=self.stderr_stream is not None,
+                pipe_stdout=self._output.pipes("stdout"),
+                pipe_stderr=self._output.pipes("stderr"),
                 sockets=fds,
                 pass_fds=keep,
                 stdin_fd=stdin_fd,
@@ -654,8 +510,7 @@ class Watcher:
         self.processes[process.pid] = process
         process.exit_future = asyncio.get_running_loop().create_future()
         self.arbiter.child_watcher.watch(process.pid, self._on_exit)
-        if self._redirector is not None:
-            self._redirector.add_process(process)
+        self._output.add_process(process)
         logger.info("%s[%d] started (wid %d)", self.name, process.pid, process.wid)
         self.notify_event("spawn", {"process_pid": process.pid, "time": process.started})
         self._uptime_timers[process.pid] = asyncio.get_running_loop().call_later(
@@ -700,8 +555,7 @@ class Watcher:
                 timer.cancel()
         stopping = process.state is ProcessState.STOPPING
         process.exited(exit_code)
-        if self._redirector is not None:
-            self._redirector.drain_process(pid)
+        self._output.drain_process(pid)
         if not process.exit_future.done():
             process.exit_future.set_result(exit_code)
         if stopping:
@@ -963,7 +817,7 @@ class Watcher:
             logger.info("%s: start aborted by before_start", self.name)
             return {"started": [], "kept": []}
         self._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
-        self._open_streams()
+        self._output.open()
         self._failed_starts = 0
         self._slot_failures.clear()
         started = await self._spawn_processes()
@@ -993,7 +847,7 @@ class Watcher:
         # cancel itself and leave the watcher stuck in STOPPING.
         self._cancel_respawns()
         await asyncio.gather(*(self._kill_process(p) for p in list(self.processes.values())))
-        self._close_streams()
+        self._output.close()
         self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
         logger.info("%s stopped", self.name)
         self.notify_event("stop", {"time": time.time()})
@@ -1178,72 +1032,3 @@ class Watcher:
             # figures already gathered are still returned.
             self.call_hook("extended_stats", pid=pid, stats=info)
         return info
-
-
-class HookTimeout(Exception):
-    """A hook did not return within its watcher's hook_timeout."""
-
-
-def run_bounded(func, kwargs, timeout):
-    """``func(**kwargs)``, interrupted by HookTimeout after ``timeout`` seconds (0: never).
-
-    In the main thread a SIGALRM timer interrupts the hook where it is, so it
-    runs on circusd's own thread as in Circus and is really stopped. Elsewhere
-    (an arbiter in a background thread) the call runs in a helper thread that
-    is abandoned, not killed, when it overruns.
-    """
-    if not timeout:
-        return func(**kwargs)
-    if threading.current_thread() is not threading.main_thread():
-        return _run_in_thread(func, kwargs, timeout)
-    running = [True]
-
-    def on_alarm(signum, frame):
-        if running[0]:
-            raise HookTimeout("did not return within %ss" % timeout)
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return func(**kwargs)
-    finally:
-        running[0] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _run_in_thread(func, kwargs, timeout):
-    outcome = {}
-
-    def target():
-        try:
-            outcome["result"] = func(**kwargs)
-        except BaseException as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="circus-hook", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise HookTimeout("did not return within %ss" % timeout)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
-
-
-def _call_optional(obj, method):
-    """Call ``obj.method()`` if it exists; a user stream's failure is logged, not raised."""
-    func = getattr(obj, method, None)
-    if func is None:
-        return
-    try:
-        func()
-    except Exception:
-        logger.exception("%r.%s() failed", obj, method)
-
-
-def add_pythonpath_to_sys_path(env):
-    """Make hooks importable from the PYTHONPATH of a watcher's environment."""
-    for path in (env or {}).get("PYTHONPATH", "").split(os.pathsep):
-        if path and path not in sys.path:
-            site.addsitedir(path)
