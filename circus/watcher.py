@@ -9,6 +9,7 @@ instead of failing, while reads never take it.
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import os
@@ -18,7 +19,7 @@ import time
 from typing import NamedTuple
 
 from circus import options as option_table
-from circus.childwatch import decode_wait_status, wait_gone
+from circus.childwatch import decode_wait_status
 from circus.convert import signal_name, to_gid, to_signum, to_uid
 from circus.environment import build_env
 from circus.exc import ConflictError, MessageError
@@ -508,7 +509,6 @@ class Watcher:
 
     def _register(self, process):
         self.processes[process.pid] = process
-        process.exit_future = asyncio.get_running_loop().create_future()
         self.arbiter.child_watcher.watch(process.pid, self._on_exit)
         self._output.add_process(process)
         logger.info("%s[%d] started (wid %d)", self.name, process.pid, process.wid)
@@ -556,8 +556,6 @@ class Watcher:
         stopping = process.state is ProcessState.STOPPING
         process.exited(exit_code)
         self._output.drain_process(pid)
-        if not process.exit_future.done():
-            process.exit_future.set_result(exit_code)
         if stopping:
             return  # the stopper reaps it
         log = logger.info if exit_code == 0 else logger.warning
@@ -690,53 +688,22 @@ class Watcher:
             self.send_signal(pid, signum)
 
     async def _kill_process(self, process, sig=None, graceful_timeout=None):
-        """Stop one process: signal, wait ``graceful_timeout``, then SIGKILL; reap it."""
-        if process.state is ProcessState.EXITED:
-            if process.pid in self.processes:
-                self._reap(process)
-            return
+        """End one process (see :meth:`Process.end`) and reap it; one being ended is only waited for."""
         if process.state is ProcessState.STOPPING:
-            await asyncio.shield(process.exit_future)
+            await process.wait()
             return
-        process.set_state(ProcessState.STOPPING)  # RUNNING -> STOPPING
-        sig = self.stop_signal if sig is None else sig
-        timeout = self.graceful_timeout if graceful_timeout is None else graceful_timeout
-        family = process.children(recursive=True) if self.stop_children else []
-        self._signal_for_stop(process, sig, family)
-        try:
-            await asyncio.wait_for(asyncio.shield(process.exit_future), timeout)
-        except asyncio.TimeoutError:
-            logger.warning(
-                "%s[%d] still alive after %ss, sending SIGKILL", self.name, process.pid, timeout
-            )
-            family = set(family) | set(process.children(recursive=True))
-            self._signal_for_stop(process, signal.SIGKILL, family)
-            await process.exit_future
-        if self.stop_children:
-            await self._stop_leftovers(process, family)
-        self._reap(process)
+        await process.end(
+            self.stop_signal if sig is None else sig,
+            self.graceful_timeout if graceful_timeout is None else graceful_timeout,
+            deliver=functools.partial(self._signal_for_stop, process.pid),
+            children=self.stop_children,
+        )
+        if process.pid in self.processes:
+            self._reap(process)
 
-    def _signal_for_stop(self, process, sig, family):
-        self.send_signal(process.pid, sig)
-        self.notify_event("kill", {"process_pid": process.pid, "time": time.time()})
-        if sig == signal.SIGKILL:
-            process.kill_group(signal.SIGKILL)
-        for pid in family:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-
-    async def _stop_leftovers(self, process, family):
-        """After the worker died, make sure its descendants follow it."""
-        process.kill_group(self.stop_signal)
-        left = await wait_gone(family, timeout=min(self.graceful_timeout, 1.0))
-        process.kill_group(signal.SIGKILL)
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    def _signal_for_stop(self, pid, sig):
+        self.send_signal(pid, sig)
+        self.notify_event("kill", {"process_pid": pid, "time": time.time()})
 
     # -- management ---------------------------------------------------------
 
