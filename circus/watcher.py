@@ -27,6 +27,7 @@ from circus.hooks import HookTable
 from circus.process import Process
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
 from circus.stream.output import WatcherOutput
+from circus.tasks import TaskSet
 
 logger = logging.getLogger("circus.watcher")
 
@@ -110,6 +111,8 @@ class Watcher:
         self.processes = {}
         self.state = WatcherState.STOPPED
         self.changing = asyncio.Lock()
+        self._turn_owner = None  # the task holding changing (see turn)
+        self._tasks = TaskSet("watcher %s" % name)
         self._options = {}
         self._apply_options(kwargs)
         self._hooks = HookTable(name)
@@ -286,7 +289,7 @@ class Watcher:
             if self.state is not WatcherState.ACTIVE:
                 return
             if option_table.Live.RELOAD in actions:
-                await self._reload(graceful=True, sequential=False)
+                await self.reload(graceful=True, sequential=False)
             elif option_table.Live.MANAGE in actions:
                 await self._manage()
 
@@ -566,7 +569,7 @@ class Watcher:
         if respawning:
             self._replace(process, exit_code)
         elif self.state is WatcherState.ACTIVE and not self.processes and not self.on_demand:
-            asyncio.ensure_future(self._locked(self._stop))
+            self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
 
     def _replace(self, process, exit_code):
         """Respawn the slot of ``process``, which circus did not ask to die."""
@@ -575,7 +578,7 @@ class Watcher:
         if self._gave_up() or (reason is not None and self._count_failed_start(process.wid, reason)):
             self._release_wid(process.wid)
             self._cancel_respawns()
-            asyncio.ensure_future(self._locked(self._stop))
+            self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
             return
         self._respawn_later(process.wid)
 
@@ -627,7 +630,7 @@ class Watcher:
     def _respawn_later(self, wid):
         """Respawn slot ``wid`` (reserved, not free) at once or after its delay."""
         delay = self._respawn_delay(wid)
-        self._respawns[wid] = asyncio.ensure_future(self._respawn(wid, delay))
+        self._respawns[wid] = self._tasks.spawn(self._respawn(wid, delay), name="%s: respawn %d" % (self.name, wid))
 
     async def _respawn(self, wid, delay):
         if delay:
@@ -640,7 +643,7 @@ class Watcher:
                 self._release_wid(wid)
                 return
             if await self._spawn_process(wid) is None and wid not in self._respawns:
-                await self._stop()  # gave up (max_retry or a hook said no)
+                await self.stop()  # gave up (max_retry or a hook said no)
 
     def _cancel_respawns(self, wids=None):
         """Drop the pending respawns of ``wids`` (default: all) and free their slots."""
@@ -661,7 +664,7 @@ class Watcher:
                     if self.state is WatcherState.ACTIVE:
                         await self._manage()
 
-        asyncio.ensure_future(recycle())
+        self._tasks.spawn(recycle(), name="%s: recycle %d" % (self.name, process.pid))
 
     # -- stopping processes -------------------------------------------------
 
@@ -725,7 +728,7 @@ class Watcher:
         elif spawn and self._missing() > 0:
             if await self._spawn_processes() is None and self.state is WatcherState.ACTIVE:
                 logger.error("%s: cannot keep its processes running, stopping it", self.name)
-                await self._stop()
+                await self.stop()
 
     def needs_manage(self):
         """True when an active watcher runs more processes than it should, or fewer
@@ -745,11 +748,18 @@ class Watcher:
 
     @contextlib.asynccontextmanager
     async def turn(self):
-        """Hold ``changing``: wait for the change in progress, bounded, never fail at once.
+        """Hold ``changing`` for the block: wait for the change in progress, bounded.
 
-        The bound leaves room for the longest change a watcher makes (a stop
-        that waits graceful_timeout for each batch of processes).
+        Re-entrant: the task holding the turn enters it again at once (a
+        restart stops and starts in its own turn). The bound leaves room for
+        the longest change a watcher makes (a stop that waits
+        graceful_timeout for each batch of processes); past it the change is
+        refused with ConflictError.
         """
+        task = asyncio.current_task()
+        if self._turn_owner is task:
+            yield
+            return
         limit = CHANGE_WAIT + 2 * self.graceful_timeout
         try:
             await asyncio.wait_for(self.changing.acquire(), limit)
@@ -757,108 +767,109 @@ class Watcher:
             raise ConflictError(
                 "watcher %r is still busy with another change after %ss; try again" % (self.name, limit)
             ) from None
+        self._turn_owner = task
         try:
             yield
         finally:
+            self._turn_owner = None
             self.changing.release()
 
-    async def _locked(self, method, *args, **kwargs):
-        async with self.turn():
-            return await method(*args, **kwargs)
-
     async def start(self):
-        """Start the watcher; returns ``{'started': [pids], 'kept': [pids]}``."""
-        return await self._locked(self._start)
+        """Start the watcher; returns ``{'started': [pids], 'kept': [pids]}``.
 
-    async def _start(self, from_socket_event=False):
-        if self.state is not WatcherState.STOPPED:
-            kept = self.pids
-            if self.state is WatcherState.ACTIVE:
-                await self._manage()
-            return {"started": sorted(set(self.pids) - set(kept)), "kept": kept}
-        if self.on_demand and not from_socket_event:
-            self.arm_on_demand()
-            return {"started": [], "kept": []}
-        self.disarm_on_demand()
-        if not self.call_hook("before_start"):
-            logger.info("%s: start aborted by before_start", self.name)
-            return {"started": [], "kept": []}
-        self._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
-        self._output.open()
-        self._failed_starts = 0
-        self._slot_failures.clear()
-        started = await self._spawn_processes()
-        if started is None or (self.numprocesses and not self.processes and not self._respawns):
-            logger.error("%s: could not start its processes", self.name)
-            await self._stop()
-            return {"started": [], "kept": []}
-        if not self.call_hook("after_start"):
-            await self._stop()
-            return {"started": [], "kept": []}
-        self._set_state(WatcherState.ACTIVE)  # STARTING -> ACTIVE
-        logger.info("%s started", self.name)
-        self.notify_event("start", {"time": time.time()})
-        return {"started": sorted(started), "kept": []}
+        A stopped on-demand watcher only arms: it starts at the first
+        connection to one of its sockets.
+        """
+        async with self.turn():
+            if self.on_demand and self.state is WatcherState.STOPPED:
+                self.arm_on_demand()
+                return {"started": [], "kept": []}
+            return await self._wake()
+
+    async def _wake(self):
+        """Start now, an on-demand watcher too (a connection came, or a reload)."""
+        async with self.turn():
+            if self.state is not WatcherState.STOPPED:
+                kept = self.pids
+                if self.state is WatcherState.ACTIVE:
+                    await self._manage()
+                return {"started": sorted(set(self.pids) - set(kept)), "kept": kept}
+            self.disarm_on_demand()
+            if not self.call_hook("before_start"):
+                logger.info("%s: start aborted by before_start", self.name)
+                return {"started": [], "kept": []}
+            self._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
+            self._output.open()
+            self._failed_starts = 0
+            self._slot_failures.clear()
+            started = await self._spawn_processes()
+            if started is None or (self.numprocesses and not self.processes and not self._respawns):
+                logger.error("%s: could not start its processes", self.name)
+                started = None
+            if started is None or not self.call_hook("after_start"):
+                await self.stop()
+                return {"started": [], "kept": []}
+            self._set_state(WatcherState.ACTIVE)  # STARTING -> ACTIVE
+            logger.info("%s started", self.name)
+            self.notify_event("start", {"time": time.time()})
+            return {"started": sorted(started), "kept": []}
 
     async def stop(self):
         """Stop every process (graceful_timeout, then SIGKILL)."""
-        return await self._locked(self._stop)
-
-    async def _stop(self):
-        self.disarm_on_demand()
-        if self.state is WatcherState.STOPPED:
+        async with self.turn():
+            self.disarm_on_demand()
+            if self.state is WatcherState.STOPPED:
+                return None
+            self._set_state(WatcherState.STOPPING)  # ACTIVE|STARTING -> STOPPING
+            self.call_hook("before_stop")
+            # Never the task running this stop (a respawn that gave up): it
+            # would cancel itself and leave the watcher stuck in STOPPING.
+            self._cancel_respawns()
+            self._tasks.cancel()
+            await asyncio.gather(*(self._kill_process(p) for p in list(self.processes.values())))
+            self._output.close()
+            self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
+            logger.info("%s stopped", self.name)
+            self.notify_event("stop", {"time": time.time()})
+            self.call_hook("after_stop")
             return None
-        self._set_state(WatcherState.STOPPING)  # ACTIVE|STARTING -> STOPPING
-        self.call_hook("before_stop")
-        # Never the task running this stop (a respawn that gave up): it would
-        # cancel itself and leave the watcher stuck in STOPPING.
-        self._cancel_respawns()
-        await asyncio.gather(*(self._kill_process(p) for p in list(self.processes.values())))
-        self._output.close()
-        self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
-        logger.info("%s stopped", self.name)
-        self.notify_event("stop", {"time": time.time()})
-        self.call_hook("after_stop")
-        return None
 
     async def restart(self):
-        """Stop then start; returns ``{'stopped', 'started', 'kept'}``."""
-        async with self.turn():
-            return await self._stop_then_start()
+        """Stop then start; returns ``{'stopped', 'started', 'kept'}``.
 
-    async def _stop_then_start(self):
-        """Stop every process, then start anew; new connections wait for the new ones."""
-        stopped = self.pids
-        async with self._handing_over() as handovers:
-            await self._drain(handovers)
-            await self._stop()
-        result = await self._start()
-        return {"stopped": stopped, "started": result["started"], "kept": []}
+        New connections to the sockets only this watcher serves wait for
+        the new processes.
+        """
+        async with self.turn():
+            stopped = self.pids
+            async with self._handing_over() as handovers:
+                await self._drain(handovers)
+                await self.stop()
+            result = await self.start()
+            return {"stopped": stopped, "started": result["started"], "kept": []}
 
     async def reload(self, graceful=True, sequential=False):
         """Replace the processes; returns ``{'stopped', 'started', 'kept'}``."""
-        return await self._locked(self._reload, graceful, sequential)
-
-    async def _reload(self, graceful=True, sequential=False):
-        if self.prereload_fn is not None:
-            self.prereload_fn(self)
-        if not graceful:
-            return await self._stop_then_start()
-        if self.state is WatcherState.STOPPED:
-            result = await self._start(from_socket_event=True)
-            return {"stopped": [], "started": result["started"], "kept": []}
-        if self.state is not WatcherState.ACTIVE:
-            return {"stopped": [], "started": [], "kept": self.pids}
-        if self.send_hup:
-            for process in self._alive():
-                process.send_signal(signal.SIGHUP)
-            result = {"stopped": [], "started": [], "kept": self.pids}
-        elif sequential:
-            result = await self._reload_sequential()
-        else:
-            result = await self._reload_all_at_once()
-        self.notify_event("reload", {"time": time.time()})
-        return result
+        async with self.turn():
+            if self.prereload_fn is not None:
+                self.prereload_fn(self)
+            if not graceful:
+                return await self.restart()
+            if self.state is WatcherState.STOPPED:
+                result = await self._wake()
+                return {"stopped": [], "started": result["started"], "kept": []}
+            if self.state is not WatcherState.ACTIVE:
+                return {"stopped": [], "started": [], "kept": self.pids}
+            if self.send_hup:
+                for process in self._alive():
+                    process.send_signal(signal.SIGHUP)
+                result = {"stopped": [], "started": [], "kept": self.pids}
+            elif sequential:
+                result = await self._reload_sequential()
+            else:
+                result = await self._reload_all_at_once()
+            self.notify_event("reload", {"time": time.time()})
+            return result
 
     async def _reload_sequential(self):
         stopped, started = [], []
@@ -979,7 +990,7 @@ class Watcher:
     def _on_socket_event(self):
         self.disarm_on_demand()
         logger.info("%s: connection on its socket, starting", self.name)
-        asyncio.ensure_future(self._locked(self._start, from_socket_event=True))
+        self._tasks.spawn(self._wake(), name="%s: on demand start" % self.name)
 
     # -- information --------------------------------------------------------
 
