@@ -574,9 +574,7 @@ class Arbiter:
             self._unregister(watcher)
             watcher.notify_event("remove", {"time": time.time()})
             if nostop:
-                for pid in watcher.pids:
-                    self.child_watcher.forget(pid)
-                self._unmanaged.update(watcher.pids)
+                self._unmanaged.update(await watcher.abandon())
                 return
             await watcher.stop()
 

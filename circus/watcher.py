@@ -834,6 +834,35 @@ class Watcher:
             self.call_hook("after_stop")
             return None
 
+    async def abandon(self):
+        """Stop acting on the processes and leave them running (``rm --nostop``); their pids.
+
+        In the watcher's turn: pending respawns, recycles and changes are
+        cancelled, the streams get what the pipes hold and are closed, the child
+        watcher no longer reports the pids here, and the watcher forgets
+        them: no hook or event concerns them any more.
+        """
+        async with self.turn():
+            self.disarm_on_demand()
+            self._cancel_respawns()
+            self._tasks.cancel()
+            for timers in (self._age_timers, self._uptime_timers):
+                for timer in timers.values():
+                    timer.cancel()
+                timers.clear()
+            pids = self.pids
+            for pid in pids:
+                self.arbiter.child_watcher.forget(pid)
+            self.processes.clear()
+            # What the pipes hold reaches the streams; a process left running
+            # that writes there afterwards gets EPIPE, as when circusd exits.
+            self._output.close()
+            if self.state is WatcherState.ACTIVE:
+                self._set_state(WatcherState.STOPPING)  # ACTIVE -> STOPPING
+                self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
+            logger.info("%s: left %d process(es) running: %s", self.name, len(pids), pids)
+            return pids
+
     async def restart(self):
         """Stop then start; returns ``{'stopped', 'started', 'kept'}``.
 

@@ -87,19 +87,6 @@ class WatcherOutput:
         for stream in self.streams.values():
             _call_optional(stream, "close")
 
-    def detach(self):
-        """Stop feeding the streams, once they got what was read, and close them.
-
-        The pipes stay read (and their output dropped) until their end, so
-        that a process left running never blocks on, or dies of, a pipe
-        nobody reads.
-        """
-        if self._redirector is not None:
-            for name in NAMES:
-                self._redirector.set_stream(name, None)
-        for stream in self.streams.values():
-            _call_optional(stream, "close")
-
     def add_process(self, process):
         if self._redirector is not None:
             self._redirector.add_process(process)
