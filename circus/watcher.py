@@ -21,8 +21,10 @@ from typing import NamedTuple
 from circus import options as option_table
 from circus.childwatch import decode_wait_status
 from circus.convert import signal_name, to_gid, to_signum, to_uid
+from circus.crashloop import StartFailures, describe_exit, failed_start_reason
 from circus.environment import build_env
 from circus.exc import ConflictError, MessageError
+from circus.handover import handing_over
 from circus.hooks import HookTable
 from circus.process import Process
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
@@ -31,34 +33,8 @@ from circus.tasks import TaskSet
 
 logger = logging.getLogger("circus.watcher")
 
-# Crash-loop protection, per slot (wid): from the second failed start in a row
-# of a slot, its respawns wait, doubling from 100 ms up to 5 s, instead of
-# spinning the CPU; the other slots are replaced at once. The first wait is
-# long enough for the flapping plugin, which decides on the second death, to
-# stop the watcher before that slot spawns again.
-FIRST_RESPAWN_DELAY = 0.1
-MAX_RESPAWN_DELAY = 5.0
 # How long a change waits for the one in progress, on top of 2 x graceful_timeout.
 CHANGE_WAIT = 60.0
-# After the old listener's queue is empty, the time an old process gets to
-# read the connections it has just accepted before it is told to stop.
-HANDOVER_SETTLE = 0.1
-
-
-def respawn_delay(failures):
-    """Seconds a slot waits before its respawn after ``failures`` failed starts in a row."""
-    if failures < 2:
-        return 0.0
-    # The exponent is bounded: with max_retry = -1 failures grow forever.
-    return min(FIRST_RESPAWN_DELAY * 2 ** min(failures - 2, 16), MAX_RESPAWN_DELAY)
-
-
-def describe_exit(code):
-    if code is None:
-        return "exited (status unknown)"
-    if code < 0:
-        return "killed by %s" % signal_name(-code)
-    return "exited with code %d" % code
 
 
 class OptionPlan(NamedTuple):
@@ -119,8 +95,7 @@ class Watcher:
         self.hooks = self._hooks.functions
         for hook_name, spec in (hooks or {}).items():
             self._hooks.set(hook_name, spec)
-        self._failed_starts = 0  # in a row, across the watcher (see max_retry)
-        self._slot_failures = {}  # wid -> failed starts in a row of that slot
+        self._starts = StartFailures(name)
         self._respawns = {}  # wid -> the task that will respawn that slot
         self._uptime_timers = {}
         self._on_demand_fds = []
@@ -419,7 +394,7 @@ class Watcher:
     async def _spawn_process(self, wid=None):
         """Spawn one process in slot ``wid`` (default: the lowest free one).
 
-        A fork/exec failure is a failed start (see ``_count_failed_start``):
+        A fork/exec failure is a failed start (see ``circus.crashloop``):
         retried here after the slot's delay until ``max_retry`` failed starts
         in a row; then None is returned and the caller stops the watcher.
         With ``max_retry = -1`` one attempt is made here and the slot is
@@ -436,12 +411,12 @@ class Watcher:
                 process = self._make_process(wid)
             except (OSError, ValueError, KeyError) as exc:
                 logger.error("%s: cannot spawn %r: %s", self.name, self.cmd, exc)
-                if self._count_failed_start(wid, "cannot spawn: %s" % exc):
+                if self._starts.count(wid, "cannot spawn: %s" % exc, self.max_retry):
                     break
                 if self.max_retry < 0:
                     self._respawn_later(wid)
                     return None
-                await asyncio.sleep(self._respawn_delay(wid))
+                await asyncio.sleep(self._starts.delay(wid))
                 continue
             self._register(process)
             if not self.call_hook("after_spawn", pid=process.pid):
@@ -453,50 +428,16 @@ class Watcher:
 
     # -- crash-loop protection ----------------------------------------------
 
-    def _count_failed_start(self, wid, reason):
-        """Count one failed start of slot ``wid``; True when ``max_retry`` says give up."""
-        self._failed_starts += 1
-        failures = self._slot_failures[wid] = self._slot_failures.get(wid, 0) + 1
-        if self._gave_up():
-            logger.error("%s: %d starts in a row failed (%s); stopping",
-                         self.name, self._failed_starts, reason)
-            return True
-        if failures == 2:  # once per streak: the first respawn that waits
-            logger.warning("%s: wid %d keeps failing to start (%s); its respawns now wait, "
-                           "from %g s doubling up to %g s", self.name, wid, reason,
-                           self._respawn_delay(wid), MAX_RESPAWN_DELAY)
-        return False
-
     def _gave_up(self):
         """True once ``max_retry`` failed starts in a row happened (until a start,
         or a process that lives ``min_uptime``)."""
-        return 0 <= self.max_retry <= self._failed_starts
-
-    def _respawn_delay(self, wid):
-        """How long slot ``wid`` waits before its next respawn (0: at once)."""
-        return respawn_delay(self._slot_failures.get(wid, 0))
+        return self._starts.gave_up(self.max_retry)
 
     def _started_well(self, process):
         """``process`` outlived min_uptime: its slot and the watcher start over."""
         self._uptime_timers.pop(process.pid, None)
         if process.state is ProcessState.RUNNING:
-            self._failed_starts = 0
-            self._slot_failures.pop(process.wid, None)
-
-    def _failed_start_reason(self, process, exit_code):
-        """Why the end of ``process`` is a failed start, or None when it is not one.
-
-        A SIGKILL is not: no program sends it to itself when it fails to
-        start; an operator or the OOM killer does, and a storm of them must
-        not stop the watcher or slow its respawns down.
-        """
-        if process.age() >= self.min_uptime or exit_code == -signal.SIGKILL:
-            return None
-        if exit_code is not None and exit_code >= 0:
-            what = "exit status %d" % exit_code
-        else:
-            what = describe_exit(exit_code)
-        return "%s within %g s" % (what, self.min_uptime)
+            self._starts.started_well(process.wid)
 
     # -- the manual's spawn and reap methods ----------------------------------
 
@@ -573,9 +514,9 @@ class Watcher:
 
     def _replace(self, process, exit_code):
         """Respawn the slot of ``process``, which circus did not ask to die."""
-        reason = self._failed_start_reason(process, exit_code)
+        reason = failed_start_reason(process.age(), exit_code, self.min_uptime)
         # Once given up, the first stop is on its way; another one is a no-op.
-        if self._gave_up() or (reason is not None and self._count_failed_start(process.wid, reason)):
+        if self._gave_up() or (reason is not None and self._starts.count(process.wid, reason, self.max_retry)):
             self._release_wid(process.wid)
             self._cancel_respawns()
             self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
@@ -629,7 +570,7 @@ class Watcher:
 
     def _respawn_later(self, wid):
         """Respawn slot ``wid`` (reserved, not free) at once or after its delay."""
-        delay = self._respawn_delay(wid)
+        delay = self._starts.delay(wid)
         self._respawns[wid] = self._tasks.spawn(self._respawn(wid, delay), name="%s: respawn %d" % (self.name, wid))
 
     async def _respawn(self, wid, delay):
@@ -800,8 +741,7 @@ class Watcher:
                 return {"started": [], "kept": []}
             self._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
             self._output.open()
-            self._failed_starts = 0
-            self._slot_failures.clear()
+            self._starts.reset()
             started = await self._spawn_processes()
             if started is None or (self.numprocesses and not self.processes and not self._respawns):
                 logger.error("%s: could not start its processes", self.name)
@@ -871,8 +811,8 @@ class Watcher:
         """
         async with self.turn():
             stopped = self.pids
-            async with self._handing_over() as handovers:
-                await self._drain(handovers)
+            with handing_over(self.name, self._own_sockets()) as handover:
+                await handover.drain(self.graceful_timeout)
                 await self.stop()
             result = await self.start()
             return {"stopped": stopped, "started": result["started"], "kept": []}
@@ -915,55 +855,21 @@ class Watcher:
     async def _reload_all_at_once(self):
         old = self._alive()
         started = []
-        async with self._handing_over() as handovers:
+        with handing_over(self.name, self._own_sockets()) as handover:
             for _ in range(self.numprocesses):
                 new = await self._spawn_process()
                 if new is not None:
                     started.append(new.pid)
-            await self._drain(handovers)
+            await handover.drain(self.graceful_timeout)
             await asyncio.gather(*(self._kill_process(p) for p in old))
         return {"stopped": sorted(p.pid for p in old), "started": sorted(started), "kept": []}
 
-    # -- handing the sockets over to the next processes ---------------------
-
-    @contextlib.asynccontextmanager
-    async def _handing_over(self):
-        """New listeners under the sockets only this watcher serves, for the block.
-
-        Entered before the processes are replaced: new connections then
-        queue for the next processes and none reaches a process about to
-        stop. A server told to stop while connections arrive (uvicorn)
-        closes those it has accepted but not read yet; a whole generation
-        stopping under load meets that race every time, a SIGTERM to one
-        process out of several rarely. Leaving the block, once the old
-        processes are gone, retires the old listeners.
-        """
-        handovers = []
-        if self._alive() and self.arbiter is not None:
-            shared = {n for w in self.arbiter.watchers if w is not self for n in w.socket_names()}
-            for name in self.socket_names():
-                hand_over = getattr(self.sockets[name], "hand_over", None)
-                handover = hand_over() if hand_over is not None and name not in shared else None
-                if handover is not None:
-                    handovers.append(handover)
-        try:
-            yield handovers
-        finally:
-            for handover in handovers:
-                handover.finish()
-
-    async def _drain(self, handovers):
-        """Wait (graceful_timeout at most) for the old processes to accept what was queued."""
-        if not handovers:
-            return
-        deadline = time.monotonic() + self.graceful_timeout
-        # The kernel has no event for "accept queue empty": poll it, bounded.
-        while any(h.queued() for h in handovers) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        left = sum(h.queued() for h in handovers)
-        if left:
-            logger.warning("%s: %d connection(s) still queued for the old processes", self.name, left)
-        await asyncio.sleep(HANDOVER_SETTLE)
+    def _own_sockets(self):
+        """The sockets of this watcher no other watcher serves, while processes run."""
+        if not self._alive() or self.arbiter is None:
+            return []
+        shared = {n for w in self.arbiter.watchers if w is not self for n in w.socket_names()}
+        return [self.sockets[n] for n in self.socket_names() if n not in shared]
 
     async def set_numprocesses(self, numprocesses):
         """Set the target count (floored at 0) and apply it; returns the new count."""
@@ -1033,7 +939,7 @@ class Watcher:
         process = self.processes[pid]
         info = process.info()
         if isinstance(info, dict):
-            info["respawn_delay"] = self._respawn_delay(process.wid)
+            info["respawn_delay"] = self._starts.delay(process.wid)
         if extended and isinstance(info, dict):
             # A failing extended_stats hook is reported as hook_failure; the
             # figures already gathered are still returned.
