@@ -24,7 +24,6 @@ from circus.crashloop import StartFailures, describe_exit, failed_start_reason
 from circus.exc import ConflictError
 from circus.handover import handing_over
 from circus.hooks import HookTable
-from circus.process import Process
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
 from circus.stream.output import WatcherOutput
 from circus.tasks import TaskSet
@@ -163,73 +162,6 @@ class Watcher(WatcherOptions):
 
     def _release_wid(self, wid):
         heapq.heappush(self._free_wids, wid)
-
-    def socket_names(self):
-        """Names of the circus sockets this watcher's command refers to."""
-        text = ("%s %s" % (self.cmd, self.args or "")).lower()
-        named = [n for n in self.sockets if "circus.sockets.%s" % n.lower() in text]
-        if not named and self.use_sockets:
-            return list(self.sockets)
-        return named
-
-    def _socket_fds(self):
-        """``({name: fd}, fds to keep, fresh sockets to close after the fork)``."""
-        fds, fresh = {}, []
-        for name in self.socket_names():
-            sock = self.sockets[name]
-            if getattr(sock, "so_reuseport", False):
-                new = sock.bind_fresh()
-                fresh.append(new)
-                fds[name] = new.fileno()
-            else:
-                fds[name] = sock.fileno()
-        return fds, fresh
-
-    def _variables(self):
-        """Watcher attributes for ``$(circus.<attr>)``; rebuilt after any option change."""
-        if self._variables_cache is None:
-            variables = {k: v for k, v in self.options() if k not in self._options}
-            variables["env"] = self.env
-            variables["name"] = self.name
-            self._variables_cache = variables
-        return self._variables_cache
-
-    def _make_process(self, wid):
-        fds, fresh = self._socket_fds()
-        keep = list(fds.values()) if (self.use_sockets or fresh) else []
-        stdin_fd = None
-        if self.stdin_socket:
-            stdin_fd = self.sockets[self.stdin_socket].fileno()
-        try:
-            return Process(
-                self.name,
-                wid,
-                self.cmd,
-                args=self.args,
-                working_dir=self.working_dir,
-                shell=self.shell,
-                shell_args=self.shell_args,
-                uid=self.uid,
-                gid=self.gid,
-                env=self.env,
-                rlimits=self.rlimits,
-                executable=self.executable,
-                use_fds=self.use_sockets,
-                watcher=self,
-                close_child_stdin=self.close_child_stdin,
-                close_child_stdout=self.close_child_stdout,
-                close_child_stderr=self.close_child_stderr,
-                pipe_stdout=self._output.pipes("stdout"),
-                pipe_stderr=self._output.pipes("stderr"),
-                sockets=fds,
-                pass_fds=keep,
-                stdin_fd=stdin_fd,
-                variables=self._variables(),
-                umask=self.arbiter.umask if self.arbiter is not None else None,
-            )
-        finally:
-            for sock in fresh:
-                sock.close()
 
     async def _spawn_process(self, wid=None):
         """Spawn one process in slot ``wid`` (default: the lowest free one).
@@ -472,7 +404,7 @@ class Watcher(WatcherOptions):
             self.send_signal(pid, signum)
 
     async def _kill_process(self, process, sig=None, graceful_timeout=None):
-        """End one process (see :meth:`Process.end`) and reap it; one being ended is only waited for."""
+        """End one process (see :meth:`circus.process.Process.end`) and reap it; one being ended is only waited for."""
         if process.state is ProcessState.STOPPING:
             await process.wait()
             return

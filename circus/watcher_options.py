@@ -1,4 +1,5 @@
-"""A watcher's options: the constructor's arguments, ``options()``, ``get``, ``set``.
+"""A watcher's options: the constructor's arguments, ``options()``, ``get``, ``set``,
+and the process they describe (``_make_process``).
 
 Every key is a row of the option table (``circus.options``); a key the table
 does not know is kept as a freeform option. A change is checked first
@@ -14,6 +15,7 @@ from circus import options as option_table
 from circus.convert import to_gid, to_signum, to_uid
 from circus.environment import build_env
 from circus.exc import MessageError
+from circus.process import Process
 from circus.states import WatcherState
 
 
@@ -180,3 +182,72 @@ class WatcherOptions:
         else:
             setattr(self, key, value)
         return row.live
+
+    # -- what the options give a process --------------------------------------
+
+    def socket_names(self):
+        """Names of the circus sockets this watcher's command refers to."""
+        text = ("%s %s" % (self.cmd, self.args or "")).lower()
+        named = [n for n in self.sockets if "circus.sockets.%s" % n.lower() in text]
+        if not named and self.use_sockets:
+            return list(self.sockets)
+        return named
+
+    def _socket_fds(self):
+        """``({name: fd}, fds to keep, fresh sockets to close after the fork)``."""
+        fds, fresh = {}, []
+        for name in self.socket_names():
+            sock = self.sockets[name]
+            if getattr(sock, "so_reuseport", False):
+                new = sock.bind_fresh()
+                fresh.append(new)
+                fds[name] = new.fileno()
+            else:
+                fds[name] = sock.fileno()
+        return fds, fresh
+
+    def _variables(self):
+        """Watcher attributes for ``$(circus.<attr>)``; rebuilt after any option change."""
+        if self._variables_cache is None:
+            variables = {k: v for k, v in self.options() if k not in self._options}
+            variables["env"] = self.env
+            variables["name"] = self.name
+            self._variables_cache = variables
+        return self._variables_cache
+
+    def _make_process(self, wid):
+        fds, fresh = self._socket_fds()
+        keep = list(fds.values()) if (self.use_sockets or fresh) else []
+        stdin_fd = None
+        if self.stdin_socket:
+            stdin_fd = self.sockets[self.stdin_socket].fileno()
+        try:
+            return Process(
+                self.name,
+                wid,
+                self.cmd,
+                args=self.args,
+                working_dir=self.working_dir,
+                shell=self.shell,
+                shell_args=self.shell_args,
+                uid=self.uid,
+                gid=self.gid,
+                env=self.env,
+                rlimits=self.rlimits,
+                executable=self.executable,
+                use_fds=self.use_sockets,
+                watcher=self,
+                close_child_stdin=self.close_child_stdin,
+                close_child_stdout=self.close_child_stdout,
+                close_child_stderr=self.close_child_stderr,
+                pipe_stdout=self._output.pipes("stdout"),
+                pipe_stderr=self._output.pipes("stderr"),
+                sockets=fds,
+                pass_fds=keep,
+                stdin_fd=stdin_fd,
+                variables=self._variables(),
+                umask=self.arbiter.umask if self.arbiter is not None else None,
+            )
+        finally:
+            for sock in fresh:
+                sock.close()
