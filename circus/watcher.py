@@ -2,9 +2,14 @@
 
 Its life is a state machine (``circus.states.WatcherState``): every change goes
 through :meth:`Watcher._set_state`, which checks the edge, logs it and
-publishes the event. Changes to one watcher are serialised by
-``Watcher.changing`` (an ``asyncio.Lock``): a second change waits its turn
-instead of failing, while reads never take it.
+publishes the event. Changes to one watcher take turns (``Watcher.turn``,
+re-entrant within the task holding it): a second change waits instead of
+failing, while reads never take a turn. The parts around the state machine
+live beside it: options (``circus.watcher_options``), hooks
+(``circus.hooks``), output (``circus.stream.output``), the environment
+(``circus.environment``), crash-loop counts (``circus.crashloop``), socket
+handover (``circus.handover``) and stopping one process
+(``circus.process.Process.end``).
 """
 
 import asyncio
