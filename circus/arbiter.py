@@ -14,6 +14,7 @@ import zmq.asyncio
 from circus import __version__
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
+from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
 from circus.helper_watchers import internal_watchers, settings_of
 from circus.orphans import Orphans
@@ -22,7 +23,7 @@ from circus.publisher import EventPublisher
 from circus.signals import SignalRouter
 from circus.sockets import CircusSocket, CircusSockets
 from circus.tasks import TaskSet
-from circus.watcher import Watcher, add_pythonpath_to_sys_path
+from circus.watcher import Watcher
 
 logger = logging.getLogger("circus.arbiter")
 
@@ -497,9 +498,7 @@ class Arbiter:
             self._unregister(watcher)
             watcher.notify_event("remove", {"time": time.time()})
             if nostop:
-                for pid in watcher.pids:
-                    self.child_watcher.forget(pid)
-                self._orphans.spare(watcher.pids)
+                self._orphans.spare(await watcher.abandon())
                 return
             await watcher.stop()
 

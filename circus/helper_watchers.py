@@ -9,8 +9,8 @@ import shlex
 import sys
 
 from circus import options as option_table
+from circus.environment import add_pythonpath_to_sys_path
 from circus.naming import resolve_name
-from circus.watcher import add_pythonpath_to_sys_path
 from circus.watcher_keys import place_key, plugin_watcher_name
 
 

@@ -7,6 +7,7 @@ watcher through :meth:`Process.exited`; the return code is kept from the reap,
 never asked of the kernel again.
 """
 
+import asyncio
 import logging
 import os
 import resource
@@ -17,11 +18,15 @@ import time
 
 import psutil
 
+from circus.childwatch import wait_gone
 from circus.procinfo import child_pids, get_info
 from circus.states import PROCESS_EDGES, ProcessState, check_edge
 from circus.substitute import expand_command
 
 logger = logging.getLogger("circus.process")
+
+# After a stop_children stop, how long the descendants get to follow the worker at most.
+LEFTOVERS_TIMEOUT = 1.0
 
 # Status constants of the public API.
 RUNNING = 0
@@ -131,6 +136,7 @@ class Process:
         self.stopped_at = None
         self._popen = None
         self._psutil = None
+        self._exit = None  # future of the exit code, made by the first wait()
         if spawn:
             self.spawn()
 
@@ -238,6 +244,17 @@ class Process:
         if self._popen is not None:
             # The child was reaped by the child watcher, not by Popen.
             self._popen.returncode = exit_code if exit_code is not None else 0
+        if self._exit is not None and not self._exit.done():
+            self._exit.set_result(exit_code)
+
+    async def wait(self, timeout=None):
+        """The exit code, once the exit is reported (:meth:`exited`); TimeoutError after ``timeout`` s."""
+        if self.state is ProcessState.EXITED:
+            return self.exit_code
+        if self._exit is None:
+            self._exit = asyncio.get_running_loop().create_future()
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(self._exit)
 
     @property
     def status(self):
@@ -313,15 +330,41 @@ class Process:
         os.kill(pid, sig)
 
     def send_signal_children(self, sig, recursive=False):
-        for pid in self.children(recursive=recursive):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        _kill_pids(self.children(recursive=recursive), sig)
 
     def stop(self):
         """Terminate the child if it is still alive."""
         self.send_signal(signal.SIGTERM)
+
+    async def end(self, sig=signal.SIGTERM, timeout=0.0, *, deliver=None, children=False):
+        """Stop the child: ``sig``, ``timeout`` seconds to exit, then SIGKILL; its exit code.
+
+        ``deliver(sig)`` sends a signal to the child (default
+        :meth:`send_signal`; a watcher's goes through its signal hooks).
+        The SIGKILL also reaches the child's process group and descendants.
+        With ``children`` (stop_children) the descendants get ``sig`` too,
+        and once the child is gone those left are made to follow it.
+        A child being ended already is only waited for.
+        """
+        if self.state is not ProcessState.RUNNING:
+            return await self.wait()
+        self.set_state(ProcessState.STOPPING)  # RUNNING -> STOPPING
+        deliver = deliver or self.send_signal
+        family = set(self.children(recursive=True)) if children else set()
+        _signal_all(deliver, self, sig, family)
+        try:
+            code = await self.wait(timeout)
+        except TimeoutError:
+            logger.warning("%s[%d] still alive after %ss, sending SIGKILL", self.name, self.pid, timeout)
+            family |= set(self.children(recursive=True))
+            _signal_all(deliver, self, signal.SIGKILL, family)
+            code = await self.wait()
+        if children:
+            self.kill_group(sig)
+            left = await wait_gone(family, timeout=min(timeout, LEFTOVERS_TIMEOUT))
+            self.kill_group(signal.SIGKILL)
+            _kill_pids(left, signal.SIGKILL)
+        return code
 
     # -- information --------------------------------------------------------
 
@@ -357,6 +400,21 @@ def _short_form(first, second):
     wid, cmd = (1, first) if second is None else (first, second)
     words = shlex.split(cmd) if isinstance(cmd, str) else []
     return (os.path.basename(words[0]) if words else cmd), wid, cmd
+
+
+def _signal_all(deliver, process, sig, family):
+    deliver(sig)
+    if sig == signal.SIGKILL:
+        process.kill_group(signal.SIGKILL)
+    _kill_pids(family, sig)
+
+
+def _kill_pids(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _signame(sig):

@@ -2,103 +2,54 @@
 
 Its life is a state machine (``circus.states.WatcherState``): every change goes
 through :meth:`Watcher._set_state`, which checks the edge, logs it and
-publishes the event. Changes to one watcher are serialised by
-``Watcher.changing`` (an ``asyncio.Lock``): a second change waits its turn
-instead of failing, while reads never take it.
+publishes the event. Changes to one watcher take turns (``Watcher.turn``,
+re-entrant within the task holding it): a second change waits instead of
+failing, while reads never take a turn. The parts around the state machine
+live beside it: options (``circus.watcher_options``), hooks
+(``circus.hooks``), output (``circus.stream.output``), the environment
+(``circus.environment``), crash-loop counts (``circus.crashloop``), socket
+handover (``circus.handover``) and stopping one process
+(``circus.process.Process.end``).
 """
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import os
 import random
 import signal
-import site
-import sys
-import threading
 import time
-from typing import NamedTuple
 
 from circus import options as option_table
-from circus.childwatch import decode_wait_status, wait_gone
-from circus.convert import signal_name, to_bool, to_gid, to_signum, to_uid
-from circus.exc import ConflictError, MessageError
-from circus.naming import resolve_name
-from circus.process import Process
+from circus.childwatch import decode_wait_status
+from circus.convert import signal_name
+from circus.crashloop import StartFailures, describe_exit, failed_start_reason
+from circus.exc import ConflictError
+from circus.handover import handing_over
+from circus.hooks import HookTable
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
+from circus.stream.output import WatcherOutput
+from circus.tasks import TaskSet
+from circus.watcher_options import WatcherOptions, positional_options
 
 logger = logging.getLogger("circus.watcher")
 
-HOOK_NAMES, HOOKS_IGNORING_FAILURE = option_table.HOOK_NAMES, option_table.HOOKS_IGNORING_FAILURE
-
-# Crash-loop protection, per slot (wid): from the second failed start in a row
-# of a slot, its respawns wait, doubling from 100 ms up to 5 s, instead of
-# spinning the CPU; the other slots are replaced at once. The first wait is
-# long enough for the flapping plugin, which decides on the second death, to
-# stop the watcher before that slot spawns again.
-FIRST_RESPAWN_DELAY = 0.1
-MAX_RESPAWN_DELAY = 5.0
 # How long a change waits for the one in progress, on top of 2 x graceful_timeout.
 CHANGE_WAIT = 60.0
-# After the old listener's queue is empty, the time an old process gets to
-# read the connections it has just accepted before it is told to stop.
-HANDOVER_SETTLE = 0.1
 
 
-def respawn_delay(failures):
-    """Seconds a slot waits before its respawn after ``failures`` failed starts in a row."""
-    if failures < 2:
-        return 0.0
-    # The exponent is bounded: with max_retry = -1 failures grow forever.
-    return min(FIRST_RESPAWN_DELAY * 2 ** min(failures - 2, 16), MAX_RESPAWN_DELAY)
-
-
-def describe_exit(code):
-    if code is None:
-        return "exited (status unknown)"
-    if code < 0:
-        return "killed by %s" % signal_name(-code)
-    return "exited with code %d" % code
-
-
-class OptionPlan(NamedTuple):
-    """A checked change of options (see ``Watcher.check_options``)."""
-
-    values: dict  # key -> checked value
-    hooks: dict  # hook name -> (function, path, ignore_failure)
-    streams: dict  # "stdout" / "stderr" -> (configuration, stream or None)
-# The constructor's parameters after name, cmd and args in 0.19's order, for
-# code that passes them by position (spec/python-api.md §3).
-POSITIONAL_OPTIONS = (
-    "numprocesses", "warmup_delay", "working_dir", "shell", "shell_args", "uid", "max_retry",
-    "gid", "send_hup", "stop_signal", "stop_children", "env", "graceful_timeout", "prereload_fn",
-    "rlimits", "executable", "stdout_stream", "stderr_stream", "priority", "loop", "singleton",
-    "use_sockets", "copy_env", "copy_path", "max_age", "max_age_variance", "hooks", "respawn",
-    "autostart", "on_demand", "virtualenv", "stdin_socket", "close_child_stdin",
-    "close_child_stdout", "close_child_stderr", "virtualenv_py_ver",
-)
-
-
-def _positional_options(values, given):
-    """``{name: value}`` of the positional arguments; TypeError as Python would raise it."""
-    if len(values) > len(POSITIONAL_OPTIONS):
-        raise TypeError("Watcher() takes at most %d positional arguments" % (3 + len(POSITIONAL_OPTIONS)))
-    named = dict(zip(POSITIONAL_OPTIONS, values))
-    twice = sorted(set(named) & set(given))
-    if twice:
-        raise TypeError("Watcher() got multiple values for argument %r" % twice[0])
-    return named
-
-
-class Watcher:
+class Watcher(WatcherOptions):
     """N processes of one command. See spec/python-api.md §3 for the contract."""
 
     def __init__(self, name, cmd, args=None, *positional, **kwargs):
-        kwargs.update(_positional_options(positional, kwargs))
+        kwargs.update(positional_options(positional, kwargs))
         prereload_fn = kwargs.pop("prereload_fn", None)
         loop = kwargs.pop("loop", None)
         hooks = kwargs.pop("hooks", None)
+        stdout_stream = kwargs.pop("stdout_stream", None)
+        stderr_stream = kwargs.pop("stderr_stream", None)
         self.name = name
         self.res_name = name.lower().replace(" ", "_")
         self.cmd = cmd
@@ -110,15 +61,15 @@ class Watcher:
         self.processes = {}
         self.state = WatcherState.STOPPED
         self.changing = asyncio.Lock()
+        self._turn_owner = None  # the task holding changing (see turn)
+        self._tasks = TaskSet("watcher %s" % name)
         self._options = {}
         self._apply_options(kwargs)
-        self.hooks = {}
-        self._hook_paths = {}
-        self.ignore_hook_failure = set(HOOKS_IGNORING_FAILURE)
+        self._hooks = HookTable(name)
+        self.hooks = self._hooks.functions
         for hook_name, spec in (hooks or {}).items():
-            self._set_hook(hook_name, spec)
-        self._failed_starts = 0  # in a row, across the watcher (see max_retry)
-        self._slot_failures = {}  # wid -> failed starts in a row of that slot
+            self._hooks.set(hook_name, spec)
+        self._starts = StartFailures(name)
         self._respawns = {}  # wid -> the task that will respawn that slot
         self._uptime_timers = {}
         self._on_demand_fds = []
@@ -126,78 +77,15 @@ class Watcher:
         self._free_wids = []
         self._top_wid = 0
         self._variables_cache = None
-        self._redirector = None
-        self.stdout_stream = self._make_stream("stdout")
-        self.stderr_stream = self._make_stream("stderr")
+        self._output = WatcherOutput(name, stdout_stream, stderr_stream)
         self._check()
 
-    # -- options ------------------------------------------------------------
+    stdout_stream = property(lambda self: self._output.streams["stdout"])
+    stderr_stream = property(lambda self: self._output.streams["stderr"])
+    stdout_stream_conf = property(lambda self: self._output.confs["stdout"])
+    stderr_stream_conf = property(lambda self: self._output.confs["stderr"])
 
-    def _apply_options(self, given):
-        defaults = option_table.defaults("watcher")
-        for key in ("cmd", "args", "env", "hooks", "stdout_stream", "stderr_stream"):
-            defaults.pop(key, None)
-        for key, default in defaults.items():
-            setattr(self, key, given.pop(key, default))
-        self.env = given.pop("env", None)
-        self.rlimits = dict(given.pop("rlimits", None) or {})
-        for key in [k for k in given if k.startswith("rlimit_")]:
-            self.rlimits[key[len("rlimit_"):]] = given.pop(key)
-        self.stdout_stream_conf = dict(given.pop("stdout_stream", None) or {})
-        self.stderr_stream_conf = dict(given.pop("stderr_stream", None) or {})
-        self._options.update(given.pop("options", None) or {})
-        self._options.update(given)
-        self.stop_signal = to_signum(self.stop_signal)
-        if self.uid is not None:
-            self.uid = to_uid(self.uid)
-        if self.gid is not None:
-            self.gid = to_gid(self.gid)
-        self._raw_env = dict(self.env or {})
-        self.env = self._build_env(self._raw_env)
-
-    def _check(self):
-        if not isinstance(self.cmd, str) or not self.cmd.strip():
-            raise ValueError("watcher %r: cmd must be a non-empty string" % self.name)
-        option_table.check_singleton(self.name, self.singleton, self.numprocesses)
-        if self.numprocesses < 0:
-            raise ValueError("watcher %r: numprocesses must be >= 0" % self.name)
-
-    def _build_env(self, env):
-        if self.copy_env:
-            full = dict(os.environ)
-            full.update(env)
-        else:
-            full = dict(env)
-        if self.copy_path:
-            if not self.copy_env:
-                raise ValueError("watcher %r: copy_path needs copy_env" % self.name)
-            full["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        if self.virtualenv:
-            self._add_virtualenv(full)
-        return full
-
-    def _add_virtualenv(self, env):
-        if not self.copy_env:
-            raise ValueError("watcher %r: virtualenv needs copy_env" % self.name)
-        version = self.virtualenv_py_ver or "%d.%d" % sys.version_info[:2]
-        site_packages = os.path.join(self.virtualenv, "lib", "python%s" % version, "site-packages")
-        if not os.path.isdir(site_packages):
-            raise ValueError("watcher %r: %s does not exist" % (self.name, site_packages))
-        env["PATH"] = os.pathsep.join(
-            [os.path.join(self.virtualenv, "bin"), env.get("PATH", os.defpath)]
-        )
-        paths = [site_packages]
-        for entry in sorted(os.listdir(site_packages)):
-            if entry.endswith(".pth"):
-                with open(os.path.join(site_packages, entry)) as pth:
-                    paths += [
-                        os.path.join(site_packages, line.strip())
-                        for line in pth
-                        if line.strip() and not line.startswith(("#", "import"))
-                    ]
-        if env.get("PYTHONPATH"):
-            paths.append(env["PYTHONPATH"])
-        env["PYTHONPATH"] = os.pathsep.join(paths)
+    # -- options (the rest: circus.watcher_options) ---------------------------
 
     @classmethod
     def load_from_config(cls, config):
@@ -208,117 +96,6 @@ class Watcher:
         watcher = cls(name, cmd, **config)
         watcher._cfg = dict(config, name=name, cmd=cmd)
         return watcher
-
-    def options(self):
-        """Sorted ``(name, value)`` pairs of every option, freeform ones included."""
-        result = {}
-        for key in option_table.defaults("watcher"):
-            if key == "env":
-                result[key] = self._raw_env
-            elif hasattr(self, key):
-                result[key] = getattr(self, key)
-        result["cmd"] = self.cmd
-        result["args"] = self.args
-        result["stdout_stream_conf"] = self.stdout_stream_conf
-        result["stderr_stream_conf"] = self.stderr_stream_conf
-        for name, value in self.rlimits.items():
-            result["rlimit_" + name] = value
-        for name, (path, ignore) in self._hook_paths.items():
-            result["hooks." + name] = "%s,%s" % (path, str(ignore).lower()) if ignore else path
-        result.update(self._options)
-        return sorted(result.items())
-
-    def get_option(self, key):
-        """The value of one option (freeform ones included); KeyError if unknown."""
-        for name, value in self.options():
-            if name == key:
-                return value
-        raise KeyError(key)
-
-    def set_opt(self, key, value):
-        """Check and apply one option; returns what it needs to take effect.
-
-        A key the option table does not know is kept as a freeform option.
-        Raises MessageError (nothing changed) as ``check_options`` does.
-        """
-        if option_table.lookup("watcher", key) is None:
-            self._options[key] = value
-            self.notify_event("updated", {"time": time.time()})
-            return option_table.Live.NONE
-        actions = self._apply_plan(self.check_options({key: value}))
-        for live in (option_table.Live.RELOAD, option_table.Live.MANAGE):
-            if live in actions:
-                return live
-        return option_table.Live.NONE
-
-    def check_options(self, values):
-        """The plan of a change: ``values`` ({key: JSON value}) checked, hooks imported, streams built.
-
-        Changes nothing. Raises MessageError naming the first key that is
-        unknown, read-only or mistyped, a hook that does not import or a
-        stream that cannot be built: what can fail fails here, so applying
-        the plan (``apply_options``) cannot stop halfway.
-        """
-        try:
-            checked = option_table.check_settable(values)
-            option_table.check_singleton(self.name, checked.get("singleton", self.singleton), checked.get("numprocesses", self.numprocesses))
-        except ValueError as exc:
-            raise MessageError(str(exc)) from None
-        hooks, streams = {}, {}
-        try:
-            for key, value in checked.items():
-                if key == "hooks":
-                    hooks.update({h: self._resolve_hook(h, spec) for h, spec in value.items()})
-                elif key.startswith("hooks."):
-                    hooks[key[len("hooks."):]] = self._resolve_hook(key[len("hooks."):], value)
-            for name in ("stdout", "stderr"):
-                conf = self._planned_stream_conf(name, checked)
-                if conf is not None:
-                    streams[name] = (conf, self._make_stream(name, conf))
-        except ValueError as exc:
-            raise MessageError(str(exc)) from None
-        return OptionPlan(checked, hooks, streams)
-
-    def _planned_stream_conf(self, name, checked):
-        """The configuration of stream ``name`` once ``checked`` applies (None: untouched)."""
-        whole, prefix = name + "_stream", name + "_stream."
-        dotted = {k[len(prefix):]: v for k, v in checked.items() if k.startswith(prefix)}
-        if whole not in checked and not dotted:
-            return None
-        conf = dict(checked[whole] or {}) if whole in checked else dict(getattr(self, whole + "_conf"))
-        conf.update(dotted)
-        return conf
-
-    def _apply_plan(self, plan):
-        """Apply a plan of ``check_options``; the set of live actions it needs."""
-        self._variables_cache = None
-        actions = set()
-        for key, value in plan.values.items():
-            if not option_table.folded_family(key):  # hooks and streams: planned apart
-                actions.add(self._apply_value(key, value))
-        for hook_name, resolved in plan.hooks.items():
-            self._store_hook(hook_name, *resolved)
-        for name, (conf, stream) in plan.streams.items():
-            actions.add(self._swap_stream(name, conf, stream))
-        for key in plan.values:
-            self.notify_event("updated", {"time": time.time()})
-        return actions
-
-    def _apply_value(self, key, value):
-        """Apply one checked option that is neither a hook nor a stream."""
-        row = option_table.settable(key)
-        if key == "env":
-            self._raw_env = dict(value)
-            self.env = self._build_env(self._raw_env)
-        elif key.startswith("rlimit_"):
-            self.rlimits[key[len("rlimit_"):]] = value
-        elif key == "stop_signal":
-            self.stop_signal = to_signum(value)
-        elif key in ("uid", "gid"):
-            setattr(self, key, None if value is None else (to_uid if key == "uid" else to_gid)(value))
-        else:
-            setattr(self, key, value)
-        return row.live
 
     async def set_options(self, values):
         """Check every ``{key: json value}`` first, then apply them, then act once."""
@@ -331,114 +108,16 @@ class Watcher:
             if self.state is not WatcherState.ACTIVE:
                 return
             if option_table.Live.RELOAD in actions:
-                await self._reload(graceful=True, sequential=False)
+                await self.reload(graceful=True, sequential=False)
             elif option_table.Live.MANAGE in actions:
                 await self._manage()
 
-    # -- output streams -----------------------------------------------------
-
-    def _make_stream(self, name, conf=None):
-        """The stream ``conf`` (default: the watcher's) describes, or None; ValueError if it cannot be built."""
-        conf = getattr(self, name + "_stream_conf") if conf is None else conf
-        if not conf:
-            return None
-        from circus.stream import get_stream
-
-        return get_stream(conf, label="watcher %r: %s_stream" % (self.name, name))
-
-    def _swap_stream(self, name, conf, new):
-        """Put stream ``new`` (built from ``conf``) in place; returns the live action needed."""
-        old = getattr(self, name + "_stream")
-        setattr(self, name + "_stream_conf", conf)
-        setattr(self, name + "_stream", new)
-        if self._redirector is None and new is not None and self.state is not WatcherState.STOPPED:
-            # The watcher ran without any stream: nothing reads the pipes of
-            # the processes the reload below spawns unless a redirector exists.
-            self._redirector = self._new_redirector()
-        if self._redirector is not None:
-            self._redirector.set_stream(name, new)
-        if self.state is not WatcherState.STOPPED:
-            _call_optional(new, "open")
-            _call_optional(old, "close")
-        # Processes spawned without a pipe for this stream must be replaced.
-        return option_table.Live.RELOAD if (old is None) != (new is None) else option_table.Live.NONE
-
-    def _open_streams(self):
-        if self.stdout_stream is None and self.stderr_stream is None:
-            return
-        if self._redirector is None:
-            self._redirector = self._new_redirector()
-        for name in ("stdout", "stderr"):
-            stream = getattr(self, name + "_stream")
-            self._redirector.set_stream(name, stream)
-            _call_optional(stream, "open")
-
-    @staticmethod
-    def _new_redirector():
-        from circus.stream.redirector import Redirector
-
-        return Redirector(loop=asyncio.get_running_loop())
-
-    def _close_streams(self):
-        if self._redirector is not None:
-            self._redirector.close_all()
-        for name in ("stdout", "stderr"):
-            _call_optional(getattr(self, name + "_stream"), "close")
-
     # -- hooks --------------------------------------------------------------
 
-    def _set_hook(self, hook_name, spec):
-        """``spec``: a callable, a dotted name, ``"name,flag"`` or ``(name, flag)``."""
-        self._store_hook(hook_name, *self._resolve_hook(hook_name, spec))
-
-    def _resolve_hook(self, hook_name, spec):
-        """``(function, path, ignore_failure)`` of a hook spec; ValueError if it does not import."""
-        ignore = False
-        if isinstance(spec, str):
-            path, _, flag = spec.partition(",")
-            spec = (path.strip(), flag.strip() or False)
-        if isinstance(spec, (tuple, list)):
-            target, ignore = spec
-        else:
-            target = spec
-        if isinstance(ignore, str):
-            ignore = to_bool(ignore)
-        try:
-            func = resolve_name(target) if isinstance(target, str) else target
-        except ImportError as exc:
-            raise ValueError("watcher %r: hooks.%s: %s" % (self.name, hook_name, exc)) from None
-        return func, (target if isinstance(target, str) else repr(target)), ignore
-
-    def _store_hook(self, hook_name, func, path, ignore):
-        self.hooks[hook_name] = func
-        self._hook_paths[hook_name] = (path, ignore)
-        if ignore:
-            self.ignore_hook_failure.add(hook_name)
-
     def call_hook(self, hook_name, **kwargs):
-        """Run a hook; its return value is used as-is (None counts as failure).
-
-        A hook that raises, or runs longer than ``hook_timeout``, is reported
-        (log line and ``hook_failure`` event) and counts as failed unless its
-        failures are ignored.
-        """
-        hook = self.hooks.get(hook_name)
-        if hook is None:
-            return True
+        """Run a hook (see :class:`circus.hooks.HookTable`); True when there is none."""
         kwargs.update(watcher=self, arbiter=self.arbiter, hook_name=hook_name)
-        try:
-            result = run_bounded(hook, kwargs, self.hook_timeout)
-        except HookTimeout as exc:
-            logger.error("%s: hook %s %s", self.name, hook_name, exc)
-            error = str(exc)
-        except Exception as exc:
-            logger.exception("%s: hook %s failed", self.name, hook_name)
-            error = str(exc)
-        else:
-            self.notify_event("hook_success", {"name": hook_name, "time": time.time()})
-            return result
-        self.notify_event("hook_failure", {"name": hook_name, "time": time.time(), "error": error})
-        return hook_name in self.ignore_hook_failure
+        return self._hooks.call(hook_name, kwargs, self.hook_timeout, self.notify_event)
 
     # -- state --------------------------------------------------------------
 
@@ -489,77 +168,10 @@ class Watcher:
     def _release_wid(self, wid):
         heapq.heappush(self._free_wids, wid)
 
-    def socket_names(self):
-        """Names of the circus sockets this watcher's command refers to."""
-        text = ("%s %s" % (self.cmd, self.args or "")).lower()
-        named = [n for n in self.sockets if "circus.sockets.%s" % n.lower() in text]
-        if not named and self.use_sockets:
-            return list(self.sockets)
-        return named
-
-    def _socket_fds(self):
-        """``({name: fd}, fds to keep, fresh sockets to close after the fork)``."""
-        fds, fresh = {}, []
-        for name in self.socket_names():
-            sock = self.sockets[name]
-            if getattr(sock, "so_reuseport", False):
-                new = sock.bind_fresh()
-                fresh.append(new)
-                fds[name] = new.fileno()
-            else:
-                fds[name] = sock.fileno()
-        return fds, fresh
-
-    def _variables(self):
-        """Watcher attributes for ``$(circus.<attr>)``; rebuilt after any option change."""
-        if self._variables_cache is None:
-            variables = {k: v for k, v in self.options() if k not in self._options}
-            variables["env"] = self.env
-            variables["name"] = self.name
-            self._variables_cache = variables
-        return self._variables_cache
-
-    def _make_process(self, wid):
-        fds, fresh = self._socket_fds()
-        keep = list(fds.values()) if (self.use_sockets or fresh) else []
-        stdin_fd = None
-        if self.stdin_socket:
-            stdin_fd = self.sockets[self.stdin_socket].fileno()
-        try:
-            return Process(
-                self.name,
-                wid,
-                self.cmd,
-                args=self.args,
-                working_dir=self.working_dir,
-                shell=self.shell,
-                shell_args=self.shell_args,
-                uid=self.uid,
-                gid=self.gid,
-                env=self.env,
-                rlimits=self.rlimits,
-                executable=self.executable,
-                use_fds=self.use_sockets,
-                watcher=self,
-                close_child_stdin=self.close_child_stdin,
-                close_child_stdout=self.close_child_stdout,
-                close_child_stderr=self.close_child_stderr,
-                pipe_stdout=self.stdout_stream is not None,
-                pipe_stderr=self.stderr_stream is not None,
-                sockets=fds,
-                pass_fds=keep,
-                stdin_fd=stdin_fd,
-                variables=self._variables(),
-                umask=self.arbiter.umask if self.arbiter is not None else None,
-            )
-        finally:
-            for sock in fresh:
-                sock.close()
-
     async def _spawn_process(self, wid=None):
         """Spawn one process in slot ``wid`` (default: the lowest free one).
 
-        A fork/exec failure is a failed start (see ``_count_failed_start``):
+        A fork/exec failure is a failed start (see ``circus.crashloop``):
         retried here after the slot's delay until ``max_retry`` failed starts
         in a row; then None is returned and the caller stops the watcher.
         With ``max_retry = -1`` one attempt is made here and the slot is
@@ -576,12 +188,12 @@ class Watcher:
                 process = self._make_process(wid)
             except (OSError, ValueError, KeyError) as exc:
                 logger.error("%s: cannot spawn %r: %s", self.name, self.cmd, exc)
-                if self._count_failed_start(wid, "cannot spawn: %s" % exc):
+                if self._starts.count(wid, "cannot spawn: %s" % exc, self.max_retry):
                     break
                 if self.max_retry < 0:
                     self._respawn_later(wid)
                     return None
-                await asyncio.sleep(self._respawn_delay(wid))
+                await asyncio.sleep(self._starts.delay(wid))
                 continue
             self._register(process)
             if not self.call_hook("after_spawn", pid=process.pid):
@@ -593,50 +205,16 @@ class Watcher:
 
     # -- crash-loop protection ----------------------------------------------
 
-    def _count_failed_start(self, wid, reason):
-        """Count one failed start of slot ``wid``; True when ``max_retry`` says give up."""
-        self._failed_starts += 1
-        failures = self._slot_failures[wid] = self._slot_failures.get(wid, 0) + 1
-        if self._gave_up():
-            logger.error("%s: %d starts in a row failed (%s); stopping",
-                         self.name, self._failed_starts, reason)
-            return True
-        if failures == 2:  # once per streak: the first respawn that waits
-            logger.warning("%s: wid %d keeps failing to start (%s); its respawns now wait, "
-                           "from %g s doubling up to %g s", self.name, wid, reason,
-                           self._respawn_delay(wid), MAX_RESPAWN_DELAY)
-        return False
-
     def _gave_up(self):
         """True once ``max_retry`` failed starts in a row happened (until a start,
         or a process that lives ``min_uptime``)."""
-        return 0 <= self.max_retry <= self._failed_starts
-
-    def _respawn_delay(self, wid):
-        """How long slot ``wid`` waits before its next respawn (0: at once)."""
-        return respawn_delay(self._slot_failures.get(wid, 0))
+        return self._starts.gave_up(self.max_retry)
 
     def _started_well(self, process):
         """``process`` outlived min_uptime: its slot and the watcher start over."""
         self._uptime_timers.pop(process.pid, None)
         if process.state is ProcessState.RUNNING:
-            self._failed_starts = 0
-            self._slot_failures.pop(process.wid, None)
-
-    def _failed_start_reason(self, process, exit_code):
-        """Why the end of ``process`` is a failed start, or None when it is not one.
-
-        A SIGKILL is not: no program sends it to itself when it fails to
-        start; an operator or the OOM killer does, and a storm of them must
-        not stop the watcher or slow its respawns down.
-        """
-        if process.age() >= self.min_uptime or exit_code == -signal.SIGKILL:
-            return None
-        if exit_code is not None and exit_code >= 0:
-            what = "exit status %d" % exit_code
-        else:
-            what = describe_exit(exit_code)
-        return "%s within %g s" % (what, self.min_uptime)
+            self._starts.started_well(process.wid)
 
     # -- the manual's spawn and reap methods ----------------------------------
 
@@ -652,10 +230,8 @@ class Watcher:
 
     def _register(self, process):
         self.processes[process.pid] = process
-        process.exit_future = asyncio.get_running_loop().create_future()
         self.arbiter.child_watcher.watch(process.pid, self._on_exit)
-        if self._redirector is not None:
-            self._redirector.add_process(process)
+        self._output.add_process(process)
         logger.info("%s[%d] started (wid %d)", self.name, process.pid, process.wid)
         self.notify_event("spawn", {"process_pid": process.pid, "time": process.started})
         self._uptime_timers[process.pid] = asyncio.get_running_loop().call_later(
@@ -700,10 +276,7 @@ class Watcher:
                 timer.cancel()
         stopping = process.state is ProcessState.STOPPING
         process.exited(exit_code)
-        if self._redirector is not None:
-            self._redirector.drain_process(pid)
-        if not process.exit_future.done():
-            process.exit_future.set_result(exit_code)
+        self._output.drain_process(pid)
         if stopping:
             return  # the stopper reaps it
         log = logger.info if exit_code == 0 else logger.warning
@@ -714,16 +287,16 @@ class Watcher:
         if respawning:
             self._replace(process, exit_code)
         elif self.state is WatcherState.ACTIVE and not self.processes and not self.on_demand:
-            asyncio.ensure_future(self._locked(self._stop))
+            self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
 
     def _replace(self, process, exit_code):
         """Respawn the slot of ``process``, which circus did not ask to die."""
-        reason = self._failed_start_reason(process, exit_code)
+        reason = failed_start_reason(process.age(), exit_code, self.min_uptime)
         # Once given up, the first stop is on its way; another one is a no-op.
-        if self._gave_up() or (reason is not None and self._count_failed_start(process.wid, reason)):
+        if self._gave_up() or (reason is not None and self._starts.count(process.wid, reason, self.max_retry)):
             self._release_wid(process.wid)
             self._cancel_respawns()
-            asyncio.ensure_future(self._locked(self._stop))
+            self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
             return
         self._respawn_later(process.wid)
 
@@ -774,8 +347,8 @@ class Watcher:
 
     def _respawn_later(self, wid):
         """Respawn slot ``wid`` (reserved, not free) at once or after its delay."""
-        delay = self._respawn_delay(wid)
-        self._respawns[wid] = asyncio.ensure_future(self._respawn(wid, delay))
+        delay = self._starts.delay(wid)
+        self._respawns[wid] = self._tasks.spawn(self._respawn(wid, delay), name="%s: respawn %d" % (self.name, wid))
 
     async def _respawn(self, wid, delay):
         if delay:
@@ -788,7 +361,7 @@ class Watcher:
                 self._release_wid(wid)
                 return
             if await self._spawn_process(wid) is None and wid not in self._respawns:
-                await self._stop()  # gave up (max_retry or a hook said no)
+                await self.stop()  # gave up (max_retry or a hook said no)
 
     def _cancel_respawns(self, wids=None):
         """Drop the pending respawns of ``wids`` (default: all) and free their slots."""
@@ -809,7 +382,7 @@ class Watcher:
                     if self.state is WatcherState.ACTIVE:
                         await self._manage()
 
-        asyncio.ensure_future(recycle())
+        self._tasks.spawn(recycle(), name="%s: recycle %d" % (self.name, process.pid))
 
     # -- stopping processes -------------------------------------------------
 
@@ -836,53 +409,22 @@ class Watcher:
             self.send_signal(pid, signum)
 
     async def _kill_process(self, process, sig=None, graceful_timeout=None):
-        """Stop one process: signal, wait ``graceful_timeout``, then SIGKILL; reap it."""
-        if process.state is ProcessState.EXITED:
-            if process.pid in self.processes:
-                self._reap(process)
-            return
+        """End one process (see :meth:`circus.process.Process.end`) and reap it; one being ended is only waited for."""
         if process.state is ProcessState.STOPPING:
-            await asyncio.shield(process.exit_future)
+            await process.wait()
             return
-        process.set_state(ProcessState.STOPPING)  # RUNNING -> STOPPING
-        sig = self.stop_signal if sig is None else sig
-        timeout = self.graceful_timeout if graceful_timeout is None else graceful_timeout
-        family = process.children(recursive=True) if self.stop_children else []
-        self._signal_for_stop(process, sig, family)
-        try:
-            await asyncio.wait_for(asyncio.shield(process.exit_future), timeout)
-        except asyncio.TimeoutError:
-            logger.warning(
-                "%s[%d] still alive after %ss, sending SIGKILL", self.name, process.pid, timeout
-            )
-            family = set(family) | set(process.children(recursive=True))
-            self._signal_for_stop(process, signal.SIGKILL, family)
-            await process.exit_future
-        if self.stop_children:
-            await self._stop_leftovers(process, family)
-        self._reap(process)
+        await process.end(
+            self.stop_signal if sig is None else sig,
+            self.graceful_timeout if graceful_timeout is None else graceful_timeout,
+            deliver=functools.partial(self._signal_for_stop, process.pid),
+            children=self.stop_children,
+        )
+        if process.pid in self.processes:
+            self._reap(process)
 
-    def _signal_for_stop(self, process, sig, family):
-        self.send_signal(process.pid, sig)
-        self.notify_event("kill", {"process_pid": process.pid, "time": time.time()})
-        if sig == signal.SIGKILL:
-            process.kill_group(signal.SIGKILL)
-        for pid in family:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-
-    async def _stop_leftovers(self, process, family):
-        """After the worker died, make sure its descendants follow it."""
-        process.kill_group(self.stop_signal)
-        left = await wait_gone(family, timeout=min(self.graceful_timeout, 1.0))
-        process.kill_group(signal.SIGKILL)
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    def _signal_for_stop(self, pid, sig):
+        self.send_signal(pid, sig)
+        self.notify_event("kill", {"process_pid": pid, "time": time.time()})
 
     # -- management ---------------------------------------------------------
 
@@ -904,7 +446,7 @@ class Watcher:
         elif spawn and self._missing() > 0:
             if await self._spawn_processes() is None and self.state is WatcherState.ACTIVE:
                 logger.error("%s: cannot keep its processes running, stopping it", self.name)
-                await self._stop()
+                await self.stop()
 
     def needs_manage(self):
         """True when an active watcher runs more processes than it should, or fewer
@@ -924,11 +466,18 @@ class Watcher:
 
     @contextlib.asynccontextmanager
     async def turn(self):
-        """Hold ``changing``: wait for the change in progress, bounded, never fail at once.
+        """Hold ``changing`` for the block: wait for the change in progress, bounded.
 
-        The bound leaves room for the longest change a watcher makes (a stop
-        that waits graceful_timeout for each batch of processes).
+        Re-entrant: the task holding the turn enters it again at once (a
+        restart stops and starts in its own turn). The bound leaves room for
+        the longest change a watcher makes (a stop that waits
+        graceful_timeout for each batch of processes); past it the change is
+        refused with ConflictError.
         """
+        task = asyncio.current_task()
+        if self._turn_owner is task:
+            yield
+            return
         limit = CHANGE_WAIT + 2 * self.graceful_timeout
         try:
             await asyncio.wait_for(self.changing.acquire(), limit)
@@ -936,108 +485,137 @@ class Watcher:
             raise ConflictError(
                 "watcher %r is still busy with another change after %ss; try again" % (self.name, limit)
             ) from None
+        self._turn_owner = task
         try:
             yield
         finally:
+            self._turn_owner = None
             self.changing.release()
 
-    async def _locked(self, method, *args, **kwargs):
-        async with self.turn():
-            return await method(*args, **kwargs)
-
     async def start(self):
-        """Start the watcher; returns ``{'started': [pids], 'kept': [pids]}``."""
-        return await self._locked(self._start)
+        """Start the watcher; returns ``{'started': [pids], 'kept': [pids]}``.
 
-    async def _start(self, from_socket_event=False):
-        if self.state is not WatcherState.STOPPED:
-            kept = self.pids
-            if self.state is WatcherState.ACTIVE:
-                await self._manage()
-            return {"started": sorted(set(self.pids) - set(kept)), "kept": kept}
-        if self.on_demand and not from_socket_event:
-            self.arm_on_demand()
-            return {"started": [], "kept": []}
-        self.disarm_on_demand()
-        if not self.call_hook("before_start"):
-            logger.info("%s: start aborted by before_start", self.name)
-            return {"started": [], "kept": []}
-        self._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
-        self._open_streams()
-        self._failed_starts = 0
-        self._slot_failures.clear()
-        started = await self._spawn_processes()
-        if started is None or (self.numprocesses and not self.processes and not self._respawns):
-            logger.error("%s: could not start its processes", self.name)
-            await self._stop()
-            return {"started": [], "kept": []}
-        if not self.call_hook("after_start"):
-            await self._stop()
-            return {"started": [], "kept": []}
-        self._set_state(WatcherState.ACTIVE)  # STARTING -> ACTIVE
-        logger.info("%s started", self.name)
-        self.notify_event("start", {"time": time.time()})
-        return {"started": sorted(started), "kept": []}
+        A stopped on-demand watcher only arms: it starts at the first
+        connection to one of its sockets.
+        """
+        async with self.turn():
+            if self.on_demand and self.state is WatcherState.STOPPED:
+                self.arm_on_demand()
+                return {"started": [], "kept": []}
+            return await self._wake()
+
+    async def _wake(self):
+        """Start now, an on-demand watcher too (a connection came, or a reload)."""
+        async with self.turn():
+            if self.state is not WatcherState.STOPPED:
+                kept = self.pids
+                if self.state is WatcherState.ACTIVE:
+                    await self._manage()
+                return {"started": sorted(set(self.pids) - set(kept)), "kept": kept}
+            self.disarm_on_demand()
+            if not self.call_hook("before_start"):
+                logger.info("%s: start aborted by before_start", self.name)
+                return {"started": [], "kept": []}
+            self._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
+            self._output.open()
+            self._starts.reset()
+            started = await self._spawn_processes()
+            if started is None or (self.numprocesses and not self.processes and not self._respawns):
+                logger.error("%s: could not start its processes", self.name)
+                started = None
+            if started is None or not self.call_hook("after_start"):
+                await self.stop()
+                return {"started": [], "kept": []}
+            self._set_state(WatcherState.ACTIVE)  # STARTING -> ACTIVE
+            logger.info("%s started", self.name)
+            self.notify_event("start", {"time": time.time()})
+            return {"started": sorted(started), "kept": []}
 
     async def stop(self):
         """Stop every process (graceful_timeout, then SIGKILL)."""
-        return await self._locked(self._stop)
-
-    async def _stop(self):
-        self.disarm_on_demand()
-        if self.state is WatcherState.STOPPED:
+        async with self.turn():
+            self.disarm_on_demand()
+            if self.state is WatcherState.STOPPED:
+                return None
+            self._set_state(WatcherState.STOPPING)  # ACTIVE|STARTING -> STOPPING
+            self.call_hook("before_stop")
+            # Never the task running this stop (a respawn that gave up): it
+            # would cancel itself and leave the watcher stuck in STOPPING.
+            self._cancel_respawns()
+            self._tasks.cancel()
+            await asyncio.gather(*(self._kill_process(p) for p in list(self.processes.values())))
+            self._output.close()
+            self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
+            logger.info("%s stopped", self.name)
+            self.notify_event("stop", {"time": time.time()})
+            self.call_hook("after_stop")
             return None
-        self._set_state(WatcherState.STOPPING)  # ACTIVE|STARTING -> STOPPING
-        self.call_hook("before_stop")
-        # Never the task running this stop (a respawn that gave up): it would
-        # cancel itself and leave the watcher stuck in STOPPING.
-        self._cancel_respawns()
-        await asyncio.gather(*(self._kill_process(p) for p in list(self.processes.values())))
-        self._close_streams()
-        self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
-        logger.info("%s stopped", self.name)
-        self.notify_event("stop", {"time": time.time()})
-        self.call_hook("after_stop")
-        return None
+
+    async def abandon(self):
+        """Stop acting on the processes and leave them running (``rm --nostop``); their pids.
+
+        In the watcher's turn: pending respawns, recycles and changes are
+        cancelled, the streams get what the pipes hold and are closed, the child
+        watcher no longer reports the pids here, and the watcher forgets
+        them: no hook or event concerns them any more.
+        """
+        async with self.turn():
+            self.disarm_on_demand()
+            self._cancel_respawns()
+            self._tasks.cancel()
+            for timers in (self._age_timers, self._uptime_timers):
+                for timer in timers.values():
+                    timer.cancel()
+                timers.clear()
+            pids = self.pids
+            for pid in pids:
+                self.arbiter.child_watcher.forget(pid)
+            self.processes.clear()
+            # What the pipes hold reaches the streams; a process left running
+            # that writes there afterwards gets EPIPE, as when circusd exits.
+            self._output.close()
+            if self.state is WatcherState.ACTIVE:
+                self._set_state(WatcherState.STOPPING)  # ACTIVE -> STOPPING
+                self._set_state(WatcherState.STOPPED)  # STOPPING -> STOPPED
+            logger.info("%s: left %d process(es) running: %s", self.name, len(pids), pids)
+            return pids
 
     async def restart(self):
-        """Stop then start; returns ``{'stopped', 'started', 'kept'}``."""
-        async with self.turn():
-            return await self._stop_then_start()
+        """Stop then start; returns ``{'stopped', 'started', 'kept'}``.
 
-    async def _stop_then_start(self):
-        """Stop every process, then start anew; new connections wait for the new ones."""
-        stopped = self.pids
-        async with self._handing_over() as handovers:
-            await self._drain(handovers)
-            await self._stop()
-        result = await self._start()
-        return {"stopped": stopped, "started": result["started"], "kept": []}
+        New connections to the sockets only this watcher serves wait for
+        the new processes.
+        """
+        async with self.turn():
+            stopped = self.pids
+            with handing_over(self.name, self._own_sockets()) as handover:
+                await handover.drain(self.graceful_timeout)
+                await self.stop()
+            result = await self.start()
+            return {"stopped": stopped, "started": result["started"], "kept": []}
 
     async def reload(self, graceful=True, sequential=False):
         """Replace the processes; returns ``{'stopped', 'started', 'kept'}``."""
-        return await self._locked(self._reload, graceful, sequential)
-
-    async def _reload(self, graceful=True, sequential=False):
-        if self.prereload_fn is not None:
-            self.prereload_fn(self)
-        if not graceful:
-            return await self._stop_then_start()
-        if self.state is WatcherState.STOPPED:
-            result = await self._start(from_socket_event=True)
-            return {"stopped": [], "started": result["started"], "kept": []}
-        if self.state is not WatcherState.ACTIVE:
-            return {"stopped": [], "started": [], "kept": self.pids}
-        if self.send_hup:
-            for process in self._alive():
-                process.send_signal(signal.SIGHUP)
-            result = {"stopped": [], "started": [], "kept": self.pids}
-        elif sequential:
-            result = await self._reload_sequential()
-        else:
-            result = await self._reload_all_at_once()
-        self.notify_event("reload", {"time": time.time()})
-        return result
+        async with self.turn():
+            if self.prereload_fn is not None:
+                self.prereload_fn(self)
+            if not graceful:
+                return await self.restart()
+            if self.state is WatcherState.STOPPED:
+                result = await self._wake()
+                return {"stopped": [], "started": result["started"], "kept": []}
+            if self.state is not WatcherState.ACTIVE:
+                return {"stopped": [], "started": [], "kept": self.pids}
+            if self.send_hup:
+                for process in self._alive():
+                    process.send_signal(signal.SIGHUP)
+                result = {"stopped": [], "started": [], "kept": self.pids}
+            elif sequential:
+                result = await self._reload_sequential()
+            else:
+                result = await self._reload_all_at_once()
+            self.notify_event("reload", {"time": time.time()})
+            return result
 
     async def _reload_sequential(self):
         stopped, started = [], []
@@ -1054,55 +632,21 @@ class Watcher:
     async def _reload_all_at_once(self):
         old = self._alive()
         started = []
-        async with self._handing_over() as handovers:
+        with handing_over(self.name, self._own_sockets()) as handover:
             for _ in range(self.numprocesses):
                 new = await self._spawn_process()
                 if new is not None:
                     started.append(new.pid)
-            await self._drain(handovers)
+            await handover.drain(self.graceful_timeout)
             await asyncio.gather(*(self._kill_process(p) for p in old))
         return {"stopped": sorted(p.pid for p in old), "started": sorted(started), "kept": []}
 
-    # -- handing the sockets over to the next processes ---------------------
-
-    @contextlib.asynccontextmanager
-    async def _handing_over(self):
-        """New listeners under the sockets only this watcher serves, for the block.
-
-        Entered before the processes are replaced: new connections then
-        queue for the next processes and none reaches a process about to
-        stop. A server told to stop while connections arrive (uvicorn)
-        closes those it has accepted but not read yet; a whole generation
-        stopping under load meets that race every time, a SIGTERM to one
-        process out of several rarely. Leaving the block, once the old
-        processes are gone, retires the old listeners.
-        """
-        handovers = []
-        if self._alive() and self.arbiter is not None:
-            shared = {n for w in self.arbiter.watchers if w is not self for n in w.socket_names()}
-            for name in self.socket_names():
-                hand_over = getattr(self.sockets[name], "hand_over", None)
-                handover = hand_over() if hand_over is not None and name not in shared else None
-                if handover is not None:
-                    handovers.append(handover)
-        try:
-            yield handovers
-        finally:
-            for handover in handovers:
-                handover.finish()
-
-    async def _drain(self, handovers):
-        """Wait (graceful_timeout at most) for the old processes to accept what was queued."""
-        if not handovers:
-            return
-        deadline = time.monotonic() + self.graceful_timeout
-        # The kernel has no event for "accept queue empty": poll it, bounded.
-        while any(h.queued() for h in handovers) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        left = sum(h.queued() for h in handovers)
-        if left:
-            logger.warning("%s: %d connection(s) still queued for the old processes", self.name, left)
-        await asyncio.sleep(HANDOVER_SETTLE)
+    def _own_sockets(self):
+        """The sockets of this watcher no other watcher serves, while processes run."""
+        if not self._alive() or self.arbiter is None:
+            return []
+        shared = {n for w in self.arbiter.watchers if w is not self for n in w.socket_names()}
+        return [self.sockets[n] for n in self.socket_names() if n not in shared]
 
     async def set_numprocesses(self, numprocesses):
         """Set the target count (floored at 0) and apply it; returns the new count."""
@@ -1158,7 +702,7 @@ class Watcher:
     def _on_socket_event(self):
         self.disarm_on_demand()
         logger.info("%s: connection on its socket, starting", self.name)
-        asyncio.ensure_future(self._locked(self._start, from_socket_event=True))
+        self._tasks.spawn(self._wake(), name="%s: on demand start" % self.name)
 
     # -- information --------------------------------------------------------
 
@@ -1172,78 +716,9 @@ class Watcher:
         process = self.processes[pid]
         info = process.info()
         if isinstance(info, dict):
-            info["respawn_delay"] = self._respawn_delay(process.wid)
+            info["respawn_delay"] = self._starts.delay(process.wid)
         if extended and isinstance(info, dict):
             # A failing extended_stats hook is reported as hook_failure; the
             # figures already gathered are still returned.
             self.call_hook("extended_stats", pid=pid, stats=info)
         return info
-
-
-class HookTimeout(Exception):
-    """A hook did not return within its watcher's hook_timeout."""
-
-
-def run_bounded(func, kwargs, timeout):
-    """``func(**kwargs)``, interrupted by HookTimeout after ``timeout`` seconds (0: never).
-
-    In the main thread a SIGALRM timer interrupts the hook where it is, so it
-    runs on circusd's own thread as in Circus and is really stopped. Elsewhere
-    (an arbiter in a background thread) the call runs in a helper thread that
-    is abandoned, not killed, when it overruns.
-    """
-    if not timeout:
-        return func(**kwargs)
-    if threading.current_thread() is not threading.main_thread():
-        return _run_in_thread(func, kwargs, timeout)
-    running = [True]
-
-    def on_alarm(signum, frame):
-        if running[0]:
-            raise HookTimeout("did not return within %ss" % timeout)
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return func(**kwargs)
-    finally:
-        running[0] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _run_in_thread(func, kwargs, timeout):
-    outcome = {}
-
-    def target():
-        try:
-            outcome["result"] = func(**kwargs)
-        except BaseException as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="circus-hook", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise HookTimeout("did not return within %ss" % timeout)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
-
-
-def _call_optional(obj, method):
-    """Call ``obj.method()`` if it exists; a user stream's failure is logged, not raised."""
-    func = getattr(obj, method, None)
-    if func is None:
-        return
-    try:
-        func()
-    except Exception:
-        logger.exception("%r.%s() failed", obj, method)
-
-
-def add_pythonpath_to_sys_path(env):
-    """Make hooks importable from the PYTHONPATH of a watcher's environment."""
-    for path in (env or {}).get("PYTHONPATH", "").split(os.pathsep):
-        if path and path not in sys.path:
-            site.addsitedir(path)

@@ -82,7 +82,8 @@ def test_the_client_names_and_signatures_of_circus():
 
 def test_the_process_and_watcher_constructors_take_the_manuals_leading_parameters():
     from circus.process import Process
-    from circus.watcher import POSITIONAL_OPTIONS, Watcher
+    from circus.watcher import Watcher
+    from circus.watcher_options import POSITIONAL_OPTIONS
 
     assert list(inspect.signature(Process).parameters)[:10] == [
         "name", "wid", "cmd", "args", "working_dir", "shell", "uid", "gid", "env", "rlimits"]

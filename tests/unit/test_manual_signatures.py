@@ -4,7 +4,8 @@ import pytest
 
 from circus.commands import Command, Flag, get_commands
 from circus.process import Process
-from circus.watcher import POSITIONAL_OPTIONS, Watcher
+from circus.watcher import Watcher
+from circus.watcher_options import POSITIONAL_OPTIONS
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -1,6 +1,6 @@
 """The per-slot crash-loop delay: none for a first failure, then doubling, capped."""
 
-from circus.watcher import MAX_RESPAWN_DELAY, respawn_delay
+from circus.crashloop import MAX_RESPAWN_DELAY, respawn_delay
 
 
 def test_a_slot_is_respawned_at_once_until_its_second_failed_start_in_a_row():

@@ -1,0 +1,92 @@
+"""Crash-loop protection: the failed starts in a row of a watcher and of its slots.
+
+``max_retry`` failed starts in a row stop the watcher; from the second
+failed start in a row of a slot (wid), its respawns wait, doubling from
+100 ms up to 5 s, instead of spinning the CPU, while the other slots are
+replaced at once. The first wait is long enough for the flapping plugin,
+which decides on the second death, to stop the watcher before that slot
+spawns again. A start of the watcher, or a process that lives
+``min_uptime``, starts the count over.
+"""
+
+import logging
+import signal
+
+from circus.convert import signal_name
+
+logger = logging.getLogger("circus.watcher")
+
+FIRST_RESPAWN_DELAY = 0.1
+MAX_RESPAWN_DELAY = 5.0
+
+
+def respawn_delay(failures):
+    """Seconds a slot waits before its respawn after ``failures`` failed starts in a row."""
+    if failures < 2:
+        return 0.0
+    # The exponent is bounded: with max_retry = -1 failures grow forever.
+    return min(FIRST_RESPAWN_DELAY * 2 ** min(failures - 2, 16), MAX_RESPAWN_DELAY)
+
+
+def describe_exit(code):
+    if code is None:
+        return "exited (status unknown)"
+    if code < 0:
+        return "killed by %s" % signal_name(-code)
+    return "exited with code %d" % code
+
+
+def failed_start_reason(age, exit_code, min_uptime):
+    """Why an end after ``age`` seconds is a failed start, or None when it is not one.
+
+    A SIGKILL is not: no program sends it to itself when it fails to start;
+    an operator or the OOM killer does, and a storm of them must not stop
+    the watcher or slow its respawns down.
+    """
+    if age >= min_uptime or exit_code == -signal.SIGKILL:
+        return None
+    if exit_code is not None and exit_code >= 0:
+        what = "exit status %d" % exit_code
+    else:
+        what = describe_exit(exit_code)
+    return "%s within %g s" % (what, min_uptime)
+
+
+class StartFailures:
+    """The failed starts in a row of watcher ``owner``, in all and per slot."""
+
+    def __init__(self, owner):
+        self.owner = owner
+        self.in_a_row = 0  # across the watcher (see max_retry)
+        self._slots = {}  # wid -> failed starts in a row of that slot
+
+    def reset(self):
+        """The watcher starts: every count starts over."""
+        self.in_a_row = 0
+        self._slots.clear()
+
+    def started_well(self, wid):
+        """A process of slot ``wid`` outlived min_uptime: its slot and the watcher start over."""
+        self.in_a_row = 0
+        self._slots.pop(wid, None)
+
+    def count(self, wid, reason, max_retry):
+        """Count one failed start of slot ``wid``; True when ``max_retry`` says give up."""
+        self.in_a_row += 1
+        failures = self._slots[wid] = self._slots.get(wid, 0) + 1
+        if self.gave_up(max_retry):
+            logger.error("%s: %d starts in a row failed (%s); stopping", self.owner, self.in_a_row, reason)
+            return True
+        if failures == 2:  # once per streak: the first respawn that waits
+            logger.warning("%s: wid %d keeps failing to start (%s); its respawns now wait, "
+                           "from %g s doubling up to %g s", self.owner, wid, reason,
+                           self.delay(wid), MAX_RESPAWN_DELAY)
+        return False
+
+    def gave_up(self, max_retry):
+        """True once ``max_retry`` (-1: never) failed starts in a row happened."""
+        return 0 <= max_retry <= self.in_a_row
+
+    def delay(self, wid):
+        """How long slot ``wid`` waits before its next respawn (0: at once)."""
+        return respawn_delay(self._slots.get(wid, 0))
