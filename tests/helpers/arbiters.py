@@ -38,8 +38,8 @@ async def running_arbiter(directory, watchers, **kw):
 
 
 @contextlib.asynccontextmanager
-async def controlled(directory, watchers, **kw):
-    """A running arbiter and ``send_message`` of a client of its control socket.
+async def client_of(arbiter, timeout=15):
+    """An AsyncCircusClient of the arbiter's control socket.
 
     The client has a ZeroMQ context of its own, so the arbiter's fd check
     is not confused by the client's sockets.
@@ -48,11 +48,17 @@ async def controlled(directory, watchers, **kw):
 
     from circus.client import AsyncCircusClient
 
-    async with running_arbiter(directory, watchers, **kw) as arbiter:
-        context = zmq.Context()
-        client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=15)
-        try:
-            yield arbiter, client.send_message
-        finally:
-            client.stop()
-            context.term()
+    context = zmq.Context()
+    client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=timeout)
+    try:
+        yield client
+    finally:
+        client.stop()
+        context.term()
+
+
+@contextlib.asynccontextmanager
+async def controlled(directory, watchers, **kw):
+    """A running arbiter and ``send_message`` of a client (``client_of``) of its control socket."""
+    async with running_arbiter(directory, watchers, **kw) as arbiter, client_of(arbiter) as client:
+        yield arbiter, client.send_message

@@ -68,13 +68,13 @@ class Circusd:
             script.write_text(self.SCRIPT)
         return [sys.executable, str(script), *[str(a) for a in args]]
 
-    def start(self, *args, ini=True):
+    def start(self, *args, ini=True, stdin=subprocess.DEVNULL):
         """Start circusd with ``args`` (and the ini path last unless ``ini=False``)."""
         assert self.proc is None, "one circusd per Circusd object"
         argv = self.command(*args, *([self.ini] if ini else []))
         self._out = open(self.dir / "stdout.log", "wb")
         self._err = open(self.dir / "stderr.log", "wb")
-        self.proc = subprocess.Popen(argv, cwd=self.dir, env=self.environ(), stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(argv, cwd=self.dir, env=self.environ(), stdin=stdin,
                                      stdout=self._out, stderr=self._err, start_new_session=True)
         self.tracker.add_root(self.proc.pid)
         return self
@@ -134,6 +134,21 @@ class Circusd:
               % (count, marker, self.pids(marker), self.log()[-2000:]))
         return self.pids(marker)
 
+    def wait_answering(self, timeout=15):
+        """Wait until circusd answers on its control socket; return self."""
+        from circus.exc import CallError
+
+        with Client(self, timeout=2) as client:
+
+            def answers():
+                try:
+                    return client.send_message("numwatchers")["status"] == "ok"
+                except CallError:  # not listening yet
+                    return False
+
+            until(answers, timeout, what=lambda: "circusd to answer; log:\n%s" % self.log()[-2000:])
+        return self
+
     def signal(self, signum):
         self.tracker.sample()
         self.proc.send_signal(signum)
@@ -169,3 +184,39 @@ class Circusd:
         for f in (self._out, self._err):
             if f:
                 f.close()
+
+
+def start(circusd, body, circus=None, env=None, **circus_keys):
+    """A started circusd (from the ``circusd`` fixture) on ``body``.
+
+    ``[circus]`` holds the keys of ``circus`` and ``circus_keys``; ``env`` is
+    added to circusd's environment.
+    """
+    daemon = circusd(env=env)
+    daemon.write_ini(body, circus=dict(circus or {}, **circus_keys) or None)
+    return daemon.start()
+
+
+class Client:
+    """``with Client(daemon) as c``: a blocking CircusClient on a zmq context of its own."""
+
+    def __init__(self, daemon, timeout=15):
+        import zmq
+
+        from circus.client import CircusClient
+
+        self.context = zmq.Context()
+        self.client = CircusClient(context=self.context, endpoint=daemon.endpoint, timeout=timeout)
+
+    def __enter__(self):
+        return self.client
+
+    def __exit__(self, *exc):
+        self.client.stop()
+        self.context.term()
+
+
+def call(daemon, command, timeout=10, **props):
+    """One command to ``daemon`` through a client of its own; the reply."""
+    with Client(daemon, timeout=timeout) as client:
+        return client.send_message(command, **props)

@@ -10,14 +10,16 @@ class Timeout(AssertionError, TimeoutError):
 
 
 def _describe(predicate, what):
+    if callable(what):  # computed at the timeout, e.g. to show a log as it is then
+        return what()
     return what or getattr(predicate, "__name__", repr(predicate))
 
 
 def until(predicate, timeout=10, interval=0.02, what=None):
     """Poll ``predicate()`` until it returns a truthy value, and return it.
 
-    Raises ``Timeout`` naming ``what`` (or the predicate) after ``timeout``
-    seconds.
+    Raises ``Timeout`` naming ``what`` (a string, or a function giving one)
+    or the predicate after ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
     while True:

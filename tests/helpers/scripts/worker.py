@@ -1,19 +1,9 @@
-"""Test worker: report what we see, then behave as asked (see argv flags)."""
-import json, os, resource, select, signal, socket, sys, time
+"""Test worker: report what we see, then behave as asked (see argv flags, helpers.Workers)."""
+import os, resource, signal, sys, time
 
-opts = {}
-for arg in sys.argv[1:]:
-    key, _, value = arg.lstrip("-").partition("=")
-    opts[key] = value
-marker, outdir = opts["marker"], opts["dir"]
-pid = os.getpid()
-
-
-def write(name, payload):
-    tmp = os.path.join(outdir, ".%s.tmp" % name)
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.rename(tmp, os.path.join(outdir, name))
+sys.dont_write_bytecode = True  # leave no __pycache__ beside the scripts
+import reporting  # noqa: E402
+from reporting import marker, opts, pid, write  # noqa: E402
 
 
 def open_fds():
@@ -69,26 +59,7 @@ if "exit" in opts:
     os._exit(int(opts["exit"]))
 
 if "http" in opts:
-    # The listening socket is shared with circusd and the other workers and
-    # is non-blocking: wait for readability, lose the accept race quietly.
-    listener = socket.socket(fileno=int(opts["http"]))
-    while True:
-        select.select([listener], [], [])
-        try:
-            conn, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            continue
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                more = conn.recv(4096)
-                if not more:
-                    break
-                data += more
-            body = str(pid).encode()
-            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n"
-                         b"Connection: close\r\n\r\n%s" % (len(body), body))
+    reporting.serve_http(int(opts["http"]))
 
 while True:
     time.sleep(60)
