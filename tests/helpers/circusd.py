@@ -1,6 +1,5 @@
 """A real ``circusd`` subprocess on an ini file in a temp dir."""
 
-import os
 import re
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import psutil
 
 from .environment import repo_env
 from .polling import until
-from .processes import pid_alive
+from .processes import kill_groups, pid_alive
 
 
 class Circusd:
@@ -167,7 +166,8 @@ class Circusd:
         return self.wait(timeout)
 
     def close(self):
-        """Stop circusd if still running: SIGTERM, wait, then SIGKILL its group."""
+        """Stop circusd if still running: SIGTERM and wait; then SIGKILL its
+        process group and wait until no process of it is alive."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -176,10 +176,7 @@ class Circusd:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        kill_groups([self.proc.pid])
         self.proc.wait()
         for f in (self._out, self._err):
             if f:
