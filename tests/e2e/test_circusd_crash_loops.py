@@ -125,17 +125,6 @@ def sleepers(daemon):
     return found
 
 
-def spawn_times(sub, count, timeout):
-    """The ``time`` of the next ``count`` spawn events on ``sub``."""
-    found = []
-    deadline = time.monotonic() + timeout
-    while len(found) < count and time.monotonic() < deadline:
-        event = sub.next(0.1)
-        if event and event[0].endswith(".spawn"):
-            found.append(event[1]["time"])
-    return found
-
-
 def test_a_kill_storm_is_replaced_at_once_and_never_waits_for_check_delay(circusd):
     daemon = start(circusd, """
         [watcher:web]
@@ -146,7 +135,7 @@ def test_a_kill_storm_is_replaced_at_once_and_never_waits_for_check_delay(circus
     sub = Subscriber(daemon.pubsub_endpoint, prefix="watcher.web.spawn")
     try:
         # One kill until its spawn event arrives: the subscription is live.
-        until(lambda: os.kill(sleepers(daemon)[0], signal.SIGKILL) or spawn_times(sub, 1, 0.5), 10,
+        until(lambda: os.kill(sleepers(daemon)[0], signal.SIGKILL) or sub.spawn_times(1, 0.5), 10,
               what="a spawn event")
         until(lambda: len(sleepers(daemon)) == 10, 10, what="10 sleepers again")
         sub.drain(0.2)
@@ -168,7 +157,7 @@ def test_a_kill_storm_is_replaced_at_once_and_never_waits_for_check_delay(circus
         until(lambda: len(sleepers(daemon)) == 10 and started(daemon, "web") == before + len(kill_times),
               2.5, what="10 sleepers and %d more starts, have %d and %d"
               % (len(kill_times), len(sleepers(daemon)), started(daemon, "web") - before))
-        spawns = sorted(spawn_times(sub, len(kill_times), 10))
+        spawns = sorted(sub.spawn_times(len(kill_times), 10))
     finally:
         sub.close()
     assert len(spawns) == len(kill_times)

@@ -196,6 +196,16 @@ class Subscriber:
 
         return until(matched, timeout, interval=0, what="a matching event on %s" % self.endpoint)
 
+    def spawn_times(self, count, timeout):
+        """The ``time`` of the next ``count`` spawn events (fewer if they stop coming within ``timeout`` s)."""
+        found = []
+        deadline = time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            event = self.next(0.1)
+            if event and event[0].endswith(".spawn"):
+                found.append(event[1]["time"])
+        return found
+
     def collect(self, last, timeout=10):
         """``[(topic, payload)]`` of the events up to and including the first one with topic ``last``."""
         seen = []
