@@ -94,23 +94,12 @@ def storm(daemon, kills, gap):
     return kill_times
 
 
-def spawn_times(events, count, timeout):
-    """Times of the next ``count`` spawn events (fewer if they stop coming)."""
-    found = []
-    deadline = time.monotonic() + timeout
-    while len(found) < count and time.monotonic() < deadline:
-        event = events.next(0.5)
-        if event is not None and event[0].endswith(".spawn"):
-            found.append(event[1]["time"])
-    return found
-
-
 def run_once(impl, args, context):
     """Every figure for one implementation; a failure is noted, not raised."""
     figures = {"load_note": "load average %.2f at start" % os.getloadavg()[0]}
     n = args.workers
     with harness.Daemon(impl, n, context, args.circus_options) as daemon:
-        events = harness.Events(context, daemon.pubsub)
+        events = harness.Subscriber(daemon.pubsub, context=context)
         try:
             daemon.launch()
             daemon.wait_workers(n, timeout=60)
@@ -127,7 +116,7 @@ def run_once(impl, args, context):
             finally:
                 sampler.done.set()
                 sampler.join()
-            spawns = sorted(spawn_times(events, len(kill_times), timeout=10))
+            spawns = sorted(events.spawn_times(len(kill_times), timeout=10))
             latencies = [s - k for k, s in zip(kill_times, spawns)]
             figures.update(
                 p50=harness.median(latencies) if latencies else None,

@@ -51,6 +51,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 import harness  # noqa: E402
 from httpload import Load, fetch  # noqa: E402
+from tests.helpers.polling import until_async  # noqa: E402
+from tests.helpers.ports import listening_ports  # noqa: E402
 from webstack import SERVERS  # noqa: E402
 
 NUMPROCESSES = 4
@@ -89,10 +91,8 @@ def write_stack(daemon, server):
 
 def port_of(pid):
     """The TCP port circusd listens on at 127.0.0.1, or None."""
-    for conn in psutil.Process(pid).net_connections("tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr.ip == "127.0.0.1":
-            return conn.laddr.port
-    return None
+    ports = listening_ports(pid)
+    return ports[0] if ports else None
 
 
 def workers(pid):
@@ -101,12 +101,12 @@ def workers(pid):
 
 async def wait_serving(daemon, port, count, timeout=60):
     """Until circusd runs ``count`` processes and a request is answered."""
-    deadline = time.monotonic() + timeout
-    while len(workers(daemon.pid)) != count or (await fetch("127.0.0.1", port, 5))[0] != "ok":
+
+    async def serving():
         daemon.check_alive()
-        if time.monotonic() > deadline:
-            raise TimeoutError("the stack did not serve with %d processes" % count)
-        await asyncio.sleep(0.05)
+        return len(workers(daemon.pid)) == count and (await fetch("127.0.0.1", port, 5))[0] == "ok"
+
+    await until_async(serving, timeout, interval=0.05, what="the stack to serve with %d processes" % count)
 
 
 async def act(action, daemon, control, port):

@@ -134,7 +134,7 @@ def respawns(daemon, events, kills, gap):
         killed_at = time.time()
         os.kill(victim, signal.SIGKILL)
         _, payload, received = events.wait_for(
-            ".spawn", lambda p: p.get("process_pid") not in before, timeout=60
+            lambda topic, p: topic.endswith(".spawn") and p.get("process_pid") not in before, timeout=60
         )
         by_event.append(payload["time"] - killed_at)
         by_receipt.append(received - killed_at)
@@ -225,7 +225,7 @@ def run_once(impl, n, args, context):
     """Every figure for one implementation at one size; a failure is noted, not raised."""
     figures = {"load_note": "load average %.2f at start" % os.getloadavg()[0]}
     with harness.Daemon(impl, n, context, args.circus_options) as daemon:
-        events = harness.Events(context, daemon.pubsub)
+        events = harness.Subscriber(daemon.pubsub, context=context)
         try:
             figures.update(cold_start(daemon, events, n))
             figures.update(idle(daemon, events, args.idle))

@@ -11,6 +11,9 @@ environment (circusd inherits it, workers get it from ``[env:w]``), so
 :func:`kill_tagged` finds and kills leftovers even when circusd died first and
 its workers were re-parented; workers run in their own sessions, so killing
 circusd's process group alone would miss them.
+
+Polling, the event subscriber and the process-group sweep are the tests'
+(``tests/helpers``).
 """
 
 import dataclasses
@@ -29,6 +32,12 @@ import psutil
 import zmq
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)  # the tests' helpers, shared with the benchmarks
+
+from tests.helpers.events import Subscriber  # noqa: E402,F401  (harness.Subscriber)
+from tests.helpers.polling import until  # noqa: E402
+from tests.helpers.processes import kill_groups  # noqa: E402
 WATCHER = "w"
 WORKER_CMD = "/bin/sleep 3600"
 WORKER_COMM = "sleep"
@@ -211,57 +220,11 @@ def kill_tagged(tag):
 
 
 def wait_until(predicate, timeout, interval=0.005, what="condition"):
-    """Poll ``predicate`` until it returns a true value; return it, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("%s not met within %.1f s" % (what, timeout))
-        time.sleep(interval)
+    """``until``, polling more often by default: the benchmarks time what they wait for."""
+    return until(predicate, timeout, interval, what)
 
 
 # --------------------------------------------------------------------------- ZeroMQ
-
-
-class Events:
-    """A SUB socket on circusd's event channel; yields ``(topic, payload, received_at)``."""
-
-    def __init__(self, context, pubsub, prefix="watcher."):
-        self.socket = context.socket(zmq.SUB)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        # The ipc file appears only when circusd binds: retry the connect quickly.
-        self.socket.setsockopt(zmq.RECONNECT_IVL, 2)
-        self.socket.setsockopt(zmq.RCVHWM, 0)
-        self.socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
-        self.socket.connect(pubsub)
-
-    def next(self, timeout):
-        """The next event, or None after ``timeout`` seconds."""
-        if not self.socket.poll(int(timeout * 1000)):
-            return None
-        topic, body = self.socket.recv_multipart()
-        return topic.decode(), json.loads(body), time.time()
-
-    def drain(self):
-        """Discard every event already queued."""
-        while self.socket.poll(0):
-            self.socket.recv_multipart()
-
-    def wait_for(self, topic_suffix, predicate, timeout):
-        """The first event ending in ``topic_suffix`` whose payload satisfies ``predicate``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no %s event within %.1f s" % (topic_suffix, timeout))
-            event = self.next(left)
-            if event and event[0].endswith(topic_suffix) and predicate(event[1]):
-                return event
-
-    def close(self):
-        self.socket.close()
 
 
 class Control:
@@ -404,23 +367,17 @@ class Daemon:
 
     def cleanup(self):
         """Kill circusd's group and every tagged process; remove the temp dir."""
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
+        try:
+            if self.proc is not None:
+                kill_groups([self.proc.pid])
                 self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        # A second sweep catches workers forked between the first sweep and circusd's death.
-        for _ in range(2):
-            if not kill_tagged(self.tag):
-                break
-            time.sleep(0.05)
-        if self.log is not None:
-            self.log.close()
-        self.tmp.cleanup()
+            # Sweep again until none is left: a worker may have been forked
+            # between a sweep and circusd's death.
+            until(lambda: not kill_tagged(self.tag), 10, interval=0.05, what="no process tagged %s" % self.tag)
+        finally:
+            if self.log is not None:
+                self.log.close()
+            self.tmp.cleanup()
 
 
 def cpu_seconds(pid):

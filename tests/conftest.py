@@ -2,10 +2,11 @@
 
 ``tracker``   records every descendant of this test process and of each
               circusd it starts; at teardown anything still alive is killed
-              and the test fails, naming the leftovers.
+              (by process group, waiting until it is dead) and the test fails,
+              naming the leftovers.
 ``workers``   the worker script in the test's temp dir (see helpers.Workers).
 ``circusd``   factory of Circusd objects, closed (SIGTERM, then SIGKILL of the
-              group) at teardown.
+              group, waiting until it is empty) at teardown.
 """
 
 import os

@@ -13,7 +13,7 @@ import pytest
 import zmq
 
 from circus.client import CircusClient
-from helpers import pid_alive, until
+from helpers import ok_call, pid_alive, until
 
 
 @pytest.fixture
@@ -28,18 +28,12 @@ def started(circusd):
         client = CircusClient(endpoint=daemon.endpoint, timeout=30)
         clients.append(client)
         daemon.wait_log(r"arbiter started", timeout=20)
-        until(lambda: client.send_message("numwatchers").get("status") == "ok", timeout=15, what="circusd answers")
+        daemon.wait_answering()
         return daemon, client
 
     yield run
     for client in clients:
         client.stop()
-
-
-def ok(client, command, **props):
-    reply = client.send_message(command, **props)
-    assert reply["status"] == "ok", (command, props, reply)
-    return reply
 
 
 def watchers_ini(workers, slow_timeout, other_count):
@@ -95,8 +89,8 @@ def during_a_slow_reload(daemon, workers, action, order=None):
 def test_an_rm_sent_during_a_slow_reloadconfig_waits_for_the_whole_reload(started, workers):
     daemon, client = started(watchers_ini(workers, 4, 1))
     workers.wait_reports("slow", 1, timeout=15)
-    during_a_slow_reload(daemon, workers, lambda: ok(client, "rm", name="other"))
-    until(lambda: ok(client, "list")["watchers"] == ["fresh"], timeout=15, what="rm applied after the reload")
+    during_a_slow_reload(daemon, workers, lambda: ok_call(client, "rm", name="other"))
+    until(lambda: ok_call(client, "list")["watchers"] == ["fresh"], timeout=15, what="rm applied after the reload")
     assert client.send_message("status", name="fresh")["status"] == "active"
 
 
@@ -106,8 +100,8 @@ def test_an_add_sent_during_a_slow_reloadconfig_is_applied_after_it(started, wor
     seen = []
 
     def add():
-        ok(client, "add", name="extra", cmd=workers.cmd("extra"), start=True, waiting=True)
-        seen.append(ok(client, "list")["watchers"])  # what the add's reply came after
+        ok_call(client, "add", name="extra", cmd=workers.cmd("extra"), start=True, waiting=True)
+        seen.append(ok_call(client, "list")["watchers"])  # what the add's reply came after
 
     during_a_slow_reload(daemon, workers, add)
     # The reload had added ``fresh`` (its last step) before the add applied.
@@ -187,10 +181,10 @@ def test_a_watcher_removed_without_waiting_is_stopped_before_circusd_exits(start
         cmd = %s
     """ % workers.cmd("web"))
     workers.wait_reports("web", 1, timeout=15)
-    ok(client, "add", name="extra", cmd=workers.cmd("extra", "ignore-term", "record-stop"), start=True,
-       options={"graceful_timeout": 3})  # fmt: skip
+    ok_call(client, "add", name="extra", cmd=workers.cmd("extra", "ignore-term", "record-stop"), start=True,
+            options={"graceful_timeout": 3})  # fmt: skip
     (extra,) = workers.wait_reports("extra", 1, timeout=15)
-    ok(client, "rm", name="extra")
+    ok_call(client, "rm", name="extra")
     until(lambda: workers.stops("extra"), timeout=15, what="rm to send SIGTERM to extra")
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(30) == 0, daemon.log()[-3000:]

@@ -15,9 +15,8 @@ import signal
 import socket
 
 from circus.client import CircusClient
-from helpers import python, until
+from helpers import SLEEPER, until
 
-SLEEPER = python("import time\nwhile True: time.sleep(60)")
 
 HOOKS = """
 import time

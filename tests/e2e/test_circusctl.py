@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import REPO_ROOT, until
+from helpers import REPO_ROOT, repo_env, until
 
 INI = """
 [watcher:web]
@@ -25,10 +25,9 @@ autostart = false
 
 
 def ctl_env(extra=None):
-    env = dict(os.environ)
-    env.pop("CIRCUSCTL_ENDPOINT", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    env.update(extra or {})
+    env = repo_env(extra)
+    if "CIRCUSCTL_ENDPOINT" not in (extra or {}):
+        env.pop("CIRCUSCTL_ENDPOINT", None)
     return env
 
 

@@ -1,6 +1,5 @@
 """circusd tells failed starts from deaths: respawn, max_retry, min_uptime, kill storms."""
 
-import json
 import os
 import random
 import re
@@ -8,10 +7,8 @@ import signal
 import time
 
 import pytest
-import zmq
 
-from circus.client import CircusClient
-from helpers import python, until
+from helpers import Subscriber, call, python, start, until
 
 # Counts its runs in a file; the runs listed in argv[2] live 1.5 s, the others exit 3 at once.
 COUNTED = r"""
@@ -24,20 +21,6 @@ if str(run) in sys.argv[2].split(","):
     time.sleep(1.5)
 sys.exit(3)
 """
-
-
-def start(circusd, body, **circus):
-    daemon = circusd()
-    daemon.write_ini(body, circus=circus or None)
-    return daemon.start()
-
-
-def call(daemon, command, **props):
-    ctl = CircusClient(endpoint=daemon.endpoint, timeout=5)
-    try:
-        return ctl.send_message(command, **props)
-    finally:
-        ctl.stop()
 
 
 def status(daemon, name):
@@ -142,18 +125,6 @@ def sleepers(daemon):
     return found
 
 
-def spawn_times(sub, count, timeout):
-    """The ``time`` of the next ``count`` spawn events on ``sub``."""
-    found = []
-    deadline = time.monotonic() + timeout
-    while len(found) < count and time.monotonic() < deadline:
-        if sub.poll(100):
-            topic, body = sub.recv_multipart()
-            if topic.endswith(b".spawn"):
-                found.append(json.loads(body)["time"])
-    return found
-
-
 def test_a_kill_storm_is_replaced_at_once_and_never_waits_for_check_delay(circusd):
     daemon = start(circusd, """
         [watcher:web]
@@ -161,17 +132,13 @@ def test_a_kill_storm_is_replaced_at_once_and_never_waits_for_check_delay(circus
         numprocesses = 10
         """, check_delay=60)
     until(lambda: len(sleepers(daemon)) == 10, 10, what="10 sleepers")
-    sub = zmq.Context.instance().socket(zmq.SUB)
-    sub.linger = 0
-    sub.setsockopt(zmq.SUBSCRIBE, b"watcher.web.spawn")
-    sub.connect(daemon.pubsub_endpoint)
+    sub = Subscriber(daemon.pubsub_endpoint, prefix="watcher.web.spawn")
     try:
         # One kill until its spawn event arrives: the subscription is live.
-        until(lambda: os.kill(sleepers(daemon)[0], signal.SIGKILL) or spawn_times(sub, 1, 0.5), 10,
+        until(lambda: os.kill(sleepers(daemon)[0], signal.SIGKILL) or sub.spawn_times(1, 0.5), 10,
               what="a spawn event")
         until(lambda: len(sleepers(daemon)) == 10, 10, what="10 sleepers again")
-        while sub.poll(200):
-            sub.recv_multipart()
+        sub.drain(0.2)
         before = started(daemon, "web")
         rng = random.Random(11)
         kill_times, killed = [], set()
@@ -190,7 +157,7 @@ def test_a_kill_storm_is_replaced_at_once_and_never_waits_for_check_delay(circus
         until(lambda: len(sleepers(daemon)) == 10 and started(daemon, "web") == before + len(kill_times),
               2.5, what="10 sleepers and %d more starts, have %d and %d"
               % (len(kill_times), len(sleepers(daemon)), started(daemon, "web") - before))
-        spawns = sorted(spawn_times(sub, len(kill_times), 10))
+        spawns = sorted(sub.spawn_times(len(kill_times), 10))
     finally:
         sub.close()
     assert len(spawns) == len(kill_times)
@@ -236,18 +203,15 @@ def flapping_events(circusd, watcher_keys, retry_in, max_retry):
     daemon.write_ini(FLAPPING % (python("import sys\nsys.exit(3)"), watcher_keys, retry_in, max_retry),
                      circus={"check_delay": 1, "debug": "true"})
     daemon.start()
-    sub = zmq.Context.instance().socket(zmq.SUB)
-    sub.linger = 0
-    sub.setsockopt(zmq.SUBSCRIBE, b"watcher.crasher.")
-    sub.connect(daemon.pubsub_endpoint)
+    sub = Subscriber(daemon.pubsub_endpoint, prefix="watcher.crasher.")
     events = []
 
     def receive(seconds, done=lambda: False):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not done():
-            if sub.poll(100):
-                topic, body = sub.recv_multipart()
-                events.append((topic.decode().rsplit(".", 1)[1], json.loads(body)["time"]))
+            event = sub.next(0.1)
+            if event:
+                events.append((event[0].rsplit(".", 1)[1], event[1]["time"]))
 
     try:
         daemon.wait_log(r"circus-plugin\[\d+\] \[INFO\] Starting")

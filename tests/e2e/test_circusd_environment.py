@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import helpers
 from helpers import python
 
 MARK = "mark-42"
@@ -13,9 +14,7 @@ RUNTIME_KEYS = {"LC_CTYPE"}  # Python itself may add it under the C locale
 
 
 def start(circusd, body, circus=None):
-    daemon = circusd(env={"CIRCUS_TEST_MARK": MARK})
-    daemon.write_ini(body, circus=circus)
-    return daemon.start()
+    return helpers.start(circusd, body, circus, env={"CIRCUS_TEST_MARK": MARK})
 
 
 def test_env_sections_apply_by_pattern_with_later_sections_winning(circusd, workers):

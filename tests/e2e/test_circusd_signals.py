@@ -7,13 +7,7 @@ import time
 
 import pytest
 
-from helpers import pid_alive, until
-
-
-def start(circusd, body, circus=None):
-    daemon = circusd()
-    daemon.write_ini(body, circus=circus)
-    return daemon.start()
+from helpers import pid_alive, start, until
 
 
 def test_sigterm_stops_every_worker_and_grandchild_and_exits_0(circusd, workers):

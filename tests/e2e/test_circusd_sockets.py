@@ -2,13 +2,7 @@
 
 import os
 
-from helpers import http_get_tcp, http_get_unix, listening_ports, until
-
-
-def start(circusd, body, circus=None):
-    daemon = circusd()
-    daemon.write_ini(body, circus=circus)
-    return daemon.start()
+from helpers import http_get_tcp, http_get_unix, listening_ports, start, until
 
 
 def test_a_unix_socket_bound_by_circusd_is_served_by_its_workers(circusd, workers, tmp_path):

@@ -1,47 +1,38 @@
 """circusd-stats against a real circusd: the stats channel of spec/protocol.md §7."""
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 
-import zmq
-
-from helpers import REPO_ROOT, python
+from helpers import REPO_ROOT, Subscriber, python, until
 
 BUSY = python("while True: pass")
 
 
-class StatsStream:
-    """A SUB socket on ``stat.``; ``wait(predicate)`` reads until ``predicate(stats)`` holds.
+class StatsStream(Subscriber):
+    """A Subscriber to ``stat.``; ``wait(predicate)`` reads until ``predicate(stats)`` holds.
 
     ``stats`` maps each topic to the list of payloads received for it.
     """
 
     def __init__(self, endpoint):
-        self.sock = zmq.Context.instance().socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"stat.")
-        self.sock.connect(endpoint)
+        super().__init__(endpoint, prefix="stat.")
         self.stats = {}
 
     def wait(self, predicate, timeout=20, what=None):
-        deadline = time.monotonic() + timeout
-        while not predicate(self.stats):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("timed out waiting for %s; topics seen: %s"
-                                     % (what or predicate.__name__, sorted(self.stats)))
-            if self.sock.poll(int(left * 1000) + 1):
-                topic, body = self.sock.recv_multipart()
-                self.stats.setdefault(topic.decode(), []).append(json.loads(body))
-        return self.stats
+        def holds():
+            while not predicate(self.stats):
+                event = self.next(0.1)
+                if event is None:
+                    return False
+                self.stats.setdefault(event[0], []).append(event[1])
+            return True
 
-    def close(self):
-        self.sock.close()
+        until(holds, timeout, interval=0,
+              what=lambda: "%s; topics seen: %s" % (what or predicate.__name__, sorted(self.stats)))  # fmt: skip
+        return self.stats
 
 
 def ini(workers, tmp_path, statsd=True):

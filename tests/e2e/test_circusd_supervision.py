@@ -3,13 +3,7 @@
 import os
 import signal
 
-from helpers import pid_alive, until
-
-
-def start(circusd, body, circus=None, **kw):
-    daemon = circusd(**kw)
-    daemon.write_ini(body, circus=circus)
-    return daemon.start()
+from helpers import pid_alive, start, until
 
 
 def test_circusd_keeps_numprocesses_workers_running(circusd, workers):

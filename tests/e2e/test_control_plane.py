@@ -8,8 +8,8 @@ import psutil
 import pytest
 import zmq
 
-from helpers import pid_alive, until
-from test_controller_robustness import Client, Raw, request
+from helpers import Client, pid_alive, until
+from test_controller_robustness import Raw, request
 
 FORKING = """
 [watcher:forks]
@@ -20,21 +20,11 @@ stop_children = true
 """
 
 
-def answers(c):
-    try:
-        return c.send_message("numwatchers")["status"] == "ok"
-    except Exception:  # not listening yet
-        return False
-
-
 def started(circusd, body, circus=None):
     """A running circusd on ``body`` that answers requests."""
     daemon = circusd()
     daemon.write_ini(body, circus=circus)
-    daemon.start()
-    with Client(daemon, timeout=2) as c:
-        until(lambda: answers(c), timeout=15, what="circusd to answer; log:\n%s" % daemon.log()[-2000:])
-    return daemon
+    return daemon.start().wait_answering()
 
 
 # -- signal -----------------------------------------------------------------------

@@ -18,10 +18,9 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from circus.client import CircusClient, cast_message
+from circus.client import cast_message
 from circus.commands import get_commands
-from circus.exc import CallError
-from helpers import pid_alive, until
+from helpers import Client, pid_alive, until
 
 INI = """
 [watcher:alpha]
@@ -52,36 +51,12 @@ def start(circusd, workers, extra=""):
     d.start()
     for name, count in WATCHERS.items():
         d.wait_pids(name, count)
-    with Client(d, timeout=2) as c:
-        until(lambda: _answers(c), timeout=15, what="circusd to answer; log:\n%s" % d.log()[-2000:])
-    return d
+    return d.wait_answering()
 
 
 @pytest.fixture
 def daemon(circusd, workers):
     return start(circusd, workers)
-
-
-def _answers(c):
-    try:
-        return c.send_message("numwatchers")["status"] == "ok"
-    except CallError:  # not listening yet
-        return False
-
-
-class Client:
-    """``with Client(daemon) as c``: a CircusClient on a zmq context of its own."""
-
-    def __init__(self, daemon, timeout=15):
-        self.context = zmq.Context()
-        self.client = CircusClient(context=self.context, endpoint=daemon.endpoint, timeout=timeout)
-
-    def __enter__(self):
-        return self.client
-
-    def __exit__(self, *exc):
-        self.client.stop()
-        self.context.term()
 
 
 class Raw:

@@ -5,12 +5,11 @@ import socket
 import subprocess
 import sys
 
-from helpers import REPO_ROOT, python, until
+from helpers import REPO_ROOT, SLEEPER, python, until
 
 from circus.client import CircusClient
 
 PLUGIN_MAIN = "from circus import plugins; plugins.main()"
-SLEEPER = python("import time\nwhile True: time.sleep(60)")
 CRASHER = python("import sys\nsys.exit(3)")
 
 

@@ -7,7 +7,6 @@ watchers, the sockets, the replies. ``via`` runs a scenario through the
 (whose end is read from circusd's log).
 """
 
-import json
 import re
 import signal
 import socket
@@ -15,11 +14,9 @@ import textwrap
 
 import psutil
 import pytest
-import zmq
 
 from circus.client import CircusClient
-from circus.exc import CallError
-from helpers import http_get_tcp, http_get_unix, listening_ports, pid_alive, until
+from helpers import Subscriber, http_get_tcp, http_get_unix, listening_ports, not_error, pid_alive, until
 
 VIA = ["command", "sighup"]
 # What circusd logs at the end of a reload, whatever started it.
@@ -47,9 +44,7 @@ class Running:
 
     def call(self, command, **props):
         """The reply of an ok command (AssertionError on an error reply)."""
-        reply = self.client.send_message(command, **props)
-        assert reply["status"] != "error", (command, props, reply)
-        return reply
+        return not_error(self.client.send_message(command, **props))
 
     def write(self, body, circus=None):
         self.daemon.write_ini(body, circus=circus)
@@ -95,19 +90,12 @@ def start(circusd):
         daemon.start()
         running = Running(daemon)
         made.append(running)
-        until(lambda: _answers(running), timeout=15, what="circusd to answer; log:\n%s" % daemon.log()[-2000:])
+        daemon.wait_answering()
         return running
 
     yield run
     for running in made:
         running.close()
-
-
-def _answers(running):
-    try:
-        return running.client.send_message("numwatchers")["status"] == "ok"
-    except CallError:  # not listening yet
-        return False
 
 
 def reserved_port():
@@ -127,45 +115,13 @@ def unix_sockets(pid):
     return {c.laddr for c in psutil.Process(pid).net_connections(kind="unix") if c.laddr}
 
 
-class Subscriber:
-    """A SUB socket on circusd's events, synchronised by a probe event."""
-
-    def __init__(self, running, probe_watcher):
-        self.context = zmq.Context()
-        self.sock = self.context.socket(zmq.SUB)
-        self.sock.linger = 0
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"watcher.")
-        self.sock.connect(running.daemon.pubsub_endpoint)
-        # Beat the slow-joiner loss: make events until one arrives. Setting
-        # an option to its own value publishes ``updated`` and changes nothing.
-        topic = "watcher.%s.updated" % probe_watcher
-        until(lambda: running.call("set", name=probe_watcher, options={"graceful_timeout": 2})
-              and self._drain_until(topic), timeout=10, what="the probe event")  # fmt: skip
-
-    def _drain_until(self, topic):
-        while self.sock.poll(100):
-            if self.sock.recv_multipart()[0].decode() == topic:
-                while self.sock.poll(50):
-                    self.sock.recv_multipart()
-                return True
-        return False
-
-    def collect(self, last, timeout=10):
-        """``[(topic, payload)]`` up to and including the first event ``last``."""
-        seen = []
-
-        def arrived():
-            while self.sock.poll(20):
-                topic, raw = self.sock.recv_multipart()
-                seen.append((topic.decode(), json.loads(raw)))
-            return any(topic == last for topic, _ in seen)
-
-        until(arrived, timeout, what="event %s (got %s)" % (last, seen))
-        return seen[: [t for t, _ in seen].index(last) + 1]
-
-    def close(self):
-        self.sock.close()
-        self.context.term()
+def subscribed(running, probe_watcher):
+    """A Subscriber to circusd's ``watcher.`` events, synchronised: setting an
+    option to its own value publishes ``updated`` and changes nothing."""
+    events = Subscriber(running.daemon.pubsub_endpoint)
+    events.synchronise(lambda: running.call("set", name=probe_watcher, options={"graceful_timeout": 2}),
+                       topic="watcher.%s.updated" % probe_watcher)  # fmt: skip
+    return events
 
 
 # -- watchers ---------------------------------------------------------------
@@ -227,7 +183,7 @@ def test_watchers_are_added_removed_replaced_and_resized_and_the_rest_is_untouch
         workers.report("gone", pid)
     (change,) = daemon.wait_pids("change", 1)
     (size,) = daemon.wait_pids("size", 1)
-    events = Subscriber(circus, "keep")
+    events = subscribed(circus, "keep")
     try:
         circus.write(WATCHERS_AFTER.format(size_n=3, **cmds))
         changes = circus.reload(via)

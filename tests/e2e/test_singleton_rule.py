@@ -4,7 +4,7 @@ an error naming the watcher and the limit, and nothing changes."""
 import textwrap
 
 from test_control_plane import started
-from test_controller_robustness import Client
+from helpers import Client
 
 SINGLETON = """
 [watcher:one]

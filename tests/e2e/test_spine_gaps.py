@@ -2,8 +2,9 @@
 
 Each test runs a real ``circusd`` on an ini file in a temp dir. Where the
 shared worker script (helpers.Workers) cannot see what a test needs, a
-``Probe`` worker reports it: argv[0], interpreter, ids and groups, resource
-limits, what each fd is (blocking mode, bound device), the signals it got.
+``helpers.Probe`` worker reports it: argv[0], interpreter, ids and groups,
+resource limits, what each fd is (blocking mode, bound device), the signals
+it got.
 """
 
 import grp
@@ -12,7 +13,6 @@ import os
 import pwd
 import re
 import resource
-import shlex
 import shutil
 import signal
 import socket
@@ -25,138 +25,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers import REPO_ROOT, http_get_tcp, listening_ports, pid_alive, python, until
-
-PROBE_SOURCE = r'''
-"""Spine probe: report what this process sees, record signals, maybe serve HTTP."""
-import json, os, resource, select, signal, socket, sys, time
-
-opts = {}
-for arg in sys.argv[1:]:
-    key, _, value = arg.lstrip("-").partition("=")
-    opts[key] = value
-marker, outdir = opts["marker"], opts["dir"]
-pid = os.getpid()
-
-
-def write(name, payload):
-    tmp = os.path.join(outdir, ".%s.tmp" % name)
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.rename(tmp, os.path.join(outdir, name))
-
-
-got = []
-
-
-def on_signal(signum, frame):
-    got.append(signum)
-    write("%s.%d.signals" % (marker, pid), got)
-    if signum != signal.SIGHUP:
-        os._exit(0)
-
-
-for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
-    signal.signal(sig, on_signal)
-
-
-def describe(fd):
-    info = {"target": os.readlink("/proc/self/fd/%d" % fd), "blocking": os.get_blocking(fd)}
-    if info["target"].startswith("socket:"):
-        sock = socket.socket(fileno=os.dup(fd))
-        try:
-            info["family"] = int(sock.family)
-            info["device"] = sock.getsockopt(socket.SOL_SOCKET, 25, 16).rstrip(b"\0").decode()
-            try:
-                info["address"] = list(sock.getsockname())[:2]
-            except OSError:
-                pass
-        finally:
-            sock.close()
-    return info
-
-
-fds = {}
-for name in os.listdir("/proc/self/fd"):
-    try:
-        fds[name] = describe(int(name))
-    except OSError:
-        pass  # the fd of the listing itself
-with open("/proc/self/cmdline", "rb") as f:
-    argv0 = f.read().split(b"\0")[0].decode()
-limits = {name: list(resource.getrlimit(getattr(resource, "RLIMIT_" + name.upper())))
-          for name in ("core", "fsize", "nofile")}
-write("%s.%d.json" % (marker, pid), {
-    "pid": pid, "argv0": argv0, "prefix": sys.prefix, "path": sys.path,
-    "env": dict(os.environ), "uid": os.getuid(), "gid": os.getgid(),
-    "groups": sorted(os.getgroups()), "limits": limits, "fds": fds,
-    "monotonic": time.monotonic(),
-})
-
-if "serve" in opts:
-    listener = socket.socket(fileno=int(opts["serve"]))
-    while True:
-        select.select([listener], [], [])
-        try:
-            conn, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            continue
-        with conn:
-            conn.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                more = conn.recv(4096)
-                if not more:
-                    break
-                data += more
-            body = str(pid).encode()
-            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n"
-                         b"Connection: close\r\n\r\n%s" % (len(body), body))
-while True:
-    time.sleep(60)
-'''
-
-
-class Probe:
-    """The probe script in ``directory`` and the reports of its processes."""
-
-    def __init__(self, directory):
-        self.dir = Path(directory) / "probe-reports"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.script = Path(directory) / "probe.py"
-        self.script.write_text(PROBE_SOURCE)
-
-    def args(self, marker, *flags):
-        """The probe's arguments (without the interpreter)."""
-        words = [str(self.script), "--marker=" + marker, "--dir=%s" % self.dir]
-        return " ".join(shlex.quote(w) for w in words + ["--" + f for f in flags])
-
-    def cmd(self, marker, *flags, interpreter=sys.executable):
-        return "%s %s" % (shlex.quote(interpreter), self.args(marker, *flags))
-
-    def reports(self, marker):
-        found = [json.loads(p.read_text()) for p in self.dir.glob("%s.*.json" % marker)]
-        return sorted(found, key=lambda r: r["monotonic"])
-
-    def wait(self, marker, count=1, timeout=10):
-        until(lambda: len(self.reports(marker)) >= count, timeout,
-              what="%d report(s) of probe %r" % (count, marker))
-        return self.reports(marker)
-
-    def signals(self, marker, pid):
-        path = self.dir / ("%s.%d.signals" % (marker, pid))
-        return json.loads(path.read_text()) if path.exists() else []
-
+from helpers import REPO_ROOT, Probe, http_get_tcp, listening_ports, pid_alive, python, start, until
 
 @pytest.fixture
 def probe(tmp_path):
     return Probe(tmp_path)
-
-
-def start(circusd, body, circus=None, env=None):
-    daemon = circusd(env=env)
-    daemon.write_ini(body, circus=circus)
-    return daemon.start()
 
 
 def served_pids(port, host="127.0.0.1", want=2, tries=200):
@@ -260,14 +133,8 @@ def test_close_child_stdin_false_lets_the_child_inherit_circusd_stdin(circusd, p
         cmd = %s
         close_child_stdin = false
         """ % probe.cmd("keep"))
-    # Circusd.start gives circusd /dev/null as stdin: start it by hand instead.
-    daemon._out = open(daemon.dir / "stdout.log", "wb")
-    daemon._err = open(daemon.dir / "stderr.log", "wb")
     with open(stdin_file, "rb") as stdin:
-        daemon.proc = subprocess.Popen(daemon.command(daemon.ini), cwd=daemon.dir, env=daemon.environ(),
-                                       stdin=stdin, stdout=daemon._out, stderr=daemon._err,
-                                       start_new_session=True)
-    tracker.add_root(daemon.pid)
+        daemon.start(stdin=stdin)
     (report,) = probe.wait("keep")
     assert report["fds"]["0"]["target"] == str(stdin_file)
 
@@ -939,6 +806,8 @@ def test_fifty_respawns_leak_no_fd_and_leave_no_zombie(circusd, workers, tmp_pat
         # fds and zombies, not about crash loops.
         until(lambda: all(time.time() - psutil.Process(p).create_time() > 1.1 for p in pids),
               what="workers older than 1 s")
+        for pid in pids:  # and ready: on a loaded machine 1 s may not be enough to report
+            workers.report("web", pid)
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         until(lambda: len(daemon.pids("web")) == 25 and not set(daemon.pids("web")) & set(pids),

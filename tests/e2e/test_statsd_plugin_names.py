@@ -8,9 +8,8 @@ gauges ``<prefix>._stats.<watcher>.<figure>``.
 import socket
 
 from circus.client import CircusClient
-from helpers import python, until
+from helpers import SLEEPER, until
 
-SLEEPER = python("import time\nwhile True: time.sleep(60)")
 FIGURES = ("watchers_num", "cpu_max", "cpu_sum", "mem_pct_max", "mem_pct_sum", "mem_max", "mem_sum")
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT, python, until
+from helpers import REPO_ROOT, SLEEPER, until
+from helpers import call as ctl
 
-SLEEPER = python("import time\nwhile True: time.sleep(1)")
 EVIL = "<script>alert(1)</script>"
 
 
@@ -124,17 +124,6 @@ class Session:
         return status, body
 
 
-def ctl(daemon, command, **props):
-    """One command to ``daemon`` through the blocking client; the reply."""
-    from circus.client import CircusClient
-
-    client = CircusClient(endpoint=daemon.endpoint, timeout=10)
-    try:
-        return client.send_message(command, **props)
-    finally:
-        client.stop()
-
-
 def start_circusd(circusd, tmp_path, body=None, **circus):
     """A circusd with a ``sleeper`` watcher (2 processes), ready to answer."""
     daemon = circusd()
@@ -143,18 +132,7 @@ def start_circusd(circusd, tmp_path, body=None, **circus):
         cmd = %s
         numprocesses = 2
     """ % SLEEPER, circus=dict({"check_delay": 0.5}, **circus))
-    daemon.start()
-    until(lambda: _answers(daemon), timeout=20, what="circusd to answer; log:\n%s" % daemon.log())
-    return daemon
-
-
-def _answers(daemon):
-    from circus.exc import CallError
-
-    try:
-        return ctl(daemon, "status")["status"] == "ok"
-    except CallError:
-        return False
+    return daemon.start().wait_answering(timeout=20)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import asyncio
 import threading
 import time
 
-from helpers import Events, async_test, python, running_arbiter, until_async
+from helpers import SLEEPER, Events, async_test, python, running_arbiter, until_async
 
 
 def hang(watcher, arbiter, hook_name, **kwargs):
@@ -16,7 +16,7 @@ def hang(watcher, arbiter, hook_name, **kwargs):
 async def test_a_hanging_hook_is_stopped_after_hook_timeout_and_reported(tmp_path, tracker):
     watcher = {
         "name": "w",
-        "cmd": python("import time; time.sleep(60)"),
+        "cmd": SLEEPER,
         "hooks": {"before_start": hang},
         "hook_timeout": 0.5,
         "autostart": False,
@@ -37,7 +37,7 @@ async def test_a_hanging_hook_is_stopped_after_hook_timeout_and_reported(tmp_pat
 async def test_a_hanging_hook_whose_failures_are_ignored_lets_the_start_go_on(tmp_path, tracker):
     watcher = {
         "name": "w",
-        "cmd": python("import time; time.sleep(60)"),
+        "cmd": SLEEPER,
         "hooks": {"before_start": (hang, True)},
         "hook_timeout": 0.3,
         "graceful_timeout": 1,

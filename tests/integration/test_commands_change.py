@@ -6,19 +6,8 @@ import time
 
 import pytest
 
-from helpers import controlled, Events, async_test, pid_alive, until_async
-
-
-def ok(reply):
-    assert reply["status"] == "ok", reply
-    return reply
-
-
-def error(reply, errno, reason=None):
-    assert reply["status"] == "error" and reply["errno"] == errno, reply
-    if reason is not None:
-        assert reason in reply["reason"], reply
-    return reply
+from helpers import Events, async_test, controlled, ok, pid_alive, until_async
+from helpers import error_mentioning as error  # the reasons here are parts of the reason
 
 
 def live(arbiter, name):

@@ -6,19 +6,7 @@ import zmq
 
 from circus.arbiter import Arbiter
 from circus.client import AsyncCircusClient
-from helpers import controlled, async_test, ipc_endpoints, pid_alive, until_async
-
-
-def ok(reply):
-    assert reply["status"] == "ok", reply
-    return reply
-
-
-def error(reply, errno, reason=None):
-    assert reply["status"] == "error" and reply["errno"] == errno, reply
-    if reason is not None:
-        assert reply["reason"] == reason, reply
-    return reply
+from helpers import async_test, controlled, error, ipc_endpoints, ok, pid_alive, until_async
 
 
 def statuses(arbiter):

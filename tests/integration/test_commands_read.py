@@ -5,19 +5,8 @@ import sys
 
 
 from circus.sockets import CircusSocket
-from helpers import controlled, async_test
-
-
-def ok(reply):
-    assert reply["status"] != "error", reply
-    return reply
-
-
-def error(reply, errno, reason=None):
-    assert reply["status"] == "error" and reply["errno"] == errno, reply
-    if reason is not None:
-        assert reply["reason"] == reason, reply
-    return reply
+from helpers import async_test, controlled, error
+from helpers import not_error as ok  # the status command's status is a watcher's
 
 
 def two_watchers(workers):

@@ -6,19 +6,14 @@ exact keys (and types) of its payload, and its place in the sequences of the
 watcher, whatever removed it, is reaped with its exit code.
 """
 
-import asyncio
 import contextlib
-import json
 import signal
 import textwrap
 import time
 
-import zmq
-import zmq.asyncio
-
 from circus.arbiter import Arbiter
-from circus.client import AsyncCircusClient
-from helpers import async_test, ipc_endpoints, live_pids, pid_alive, python, running_arbiter, until_async
+from helpers import (Events, async_test, client_of, ipc_endpoints, live_pids, not_error, pid_alive, python,
+                     running_arbiter, until_async)
 
 # The exact payload keys of each event.
 PAYLOAD_KEYS = {
@@ -37,50 +32,16 @@ PAYLOAD_KEYS = {
 PAYLOAD_TYPES = {"time": float, "process_pid": int, "exit_code": int, "name": str, "error": str}
 
 
-class Catalogue:
-    """Every ``watcher.`` event of an arbiter, as received on a SUB socket.
-
-    Entering publishes probes until one arrives (the subscription is then in
-    place); leaving checks every received payload against PAYLOAD_KEYS.
-    """
+class Catalogue(Events):
+    """Every ``watcher.`` event of an arbiter (see helpers.Events); leaving
+    checks every received payload against PAYLOAD_KEYS."""
 
     def __init__(self, arbiter):
-        self.arbiter = arbiter
-        self.received = []  # (topic, payload, monotonic arrival)
+        super().__init__(arbiter)
         self.started = time.time()
 
-    async def __aenter__(self):
-        self._context = zmq.asyncio.Context()
-        self._sub = self._context.socket(zmq.SUB)
-        self._sub.linger = 0
-        self._sub.setsockopt(zmq.SUBSCRIBE, b"watcher.")
-        self._sub.connect(self.arbiter.pubsub_endpoint)
-        deadline = time.monotonic() + 10
-        while not await self._probe_arrived():
-            assert time.monotonic() < deadline, "no probe came back on %s" % self.arbiter.pubsub_endpoint
-        self._task = asyncio.ensure_future(self._collect())
-        return self
-
-    async def _probe_arrived(self):
-        self.arbiter.publish("watcher.probe.sync", {})
-        if not await self._sub.poll(50):
-            return False
-        while await self._sub.poll(20):  # the other probes
-            await self._sub.recv_multipart()
-        return True
-
-    async def _collect(self):
-        while True:
-            topic, raw = await self._sub.recv_multipart()
-            if topic != b"watcher.probe.sync":
-                self.received.append((topic.decode(), json.loads(raw), time.monotonic()))
-
     async def __aexit__(self, *exc):
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._sub.close()
-        self._context.term()
+        await super().__aexit__(*exc)
         if exc[0] is None:
             self.check_payloads()
 
@@ -94,37 +55,13 @@ class Catalogue:
                 assert isinstance(value, PAYLOAD_TYPES[key]) and not isinstance(value, bool), (topic, payload)
             assert self.started - 1 <= payload["time"] <= time.time() + 1, (topic, payload)
 
-    def events(self, watcher):
-        """``[(action, payload)]`` of ``watcher`` in arrival order."""
-        prefix = "watcher.%s." % watcher
-        return [(t[len(prefix):], p) for t, p, _ in self.received if t.startswith(prefix)]
-
-    def actions(self, watcher):
-        return [action for action, _ in self.events(watcher)]
-
-    def of(self, watcher, action):
-        return [p for a, p in self.events(watcher) if a == action]
-
     def arrivals(self, watcher, action):
         prefix = "watcher.%s.%s" % (watcher, action)
         return [at for t, _, at in self.received if t == prefix]
 
-    async def wait(self, watcher, action, count=1, timeout=10):
-        """The payloads of ``action`` once at least ``count`` arrived."""
-        what = "%d %s event(s) of %s" % (count, action, watcher)
-        await until_async(lambda: len(self.of(watcher, action)) >= count, timeout, what=what)
-        return self.of(watcher, action)
-
-    async def flush(self, timeout=10):
-        """Wait until every event published so far has arrived (a probe is published last)."""
-        marker = "watcher.probe.flush%d" % len(self.received)
-        self.arbiter.publish(marker, {})
-        await until_async(lambda: any(t == marker for t, _, _ in self.received), timeout, what="the flush probe")
-        self.received = [event for event in self.received if event[0] != marker]
-
     def clear(self):
         self.check_payloads()
-        self.received.clear()
+        super().clear()
 
 
 @contextlib.asynccontextmanager
@@ -138,19 +75,12 @@ async def watching(tmp_path, watchers, **kw):
 @contextlib.asynccontextmanager
 async def control(arbiter):
     """``call(command, **props)`` over the arbiter's control socket; error replies fail."""
-    context = zmq.Context()
-    client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=15)
+    async with client_of(arbiter) as client:
 
-    async def call(command, **props):
-        reply = await client.send_message(command, **props)
-        assert reply["status"] != "error", reply
-        return reply
+        async def call(command, **props):
+            return not_error(await client.send_message(command, **props))
 
-    try:
         yield call
-    finally:
-        client.stop()
-        context.term()
 
 
 def spec(workers, name, *flags, **options):

@@ -6,19 +6,14 @@ the moment, the order, the kwargs and the effect of each return value. Events
 are read from the arbiter's pub/sub endpoint by a real ZeroMQ SUB socket.
 """
 
-import asyncio
-import contextlib
 import json
 import signal
 import sys
 import time
 
 import pytest
-import zmq
-import zmq.asyncio
 
-from circus.client import AsyncCircusClient
-from helpers import async_test, live_pids, pid_alive, running_arbiter, until_async
+from helpers import Events, async_test, client_of, live_pids, pid_alive, running_arbiter, until_async
 
 START_HOOKS = ("before_start", "before_spawn", "after_spawn", "after_start")
 STOP_HOOKS = ("before_stop", "before_signal", "after_signal", "before_reap", "after_reap", "after_stop")
@@ -62,76 +57,6 @@ class Recorder:
 
     def clear(self):
         self.calls.clear()
-
-
-class Events:
-    """A SUB socket on the arbiter's pub/sub endpoint, collecting ``watcher.*`` events."""
-
-    def __init__(self, arbiter):
-        self.arbiter = arbiter
-        self.received = []  # (topic, payload)
-        self._context = zmq.asyncio.Context()
-        self._sub = self._context.socket(zmq.SUB)
-        self._sub.linger = 0
-        self._sub.setsockopt(zmq.SUBSCRIBE, b"watcher.")
-        self._sub.connect(arbiter.pubsub_endpoint)
-        self._task = None
-
-    async def __aenter__(self):
-        await self._synchronise()
-        self._task = asyncio.ensure_future(self._collect())
-        return self
-
-    async def __aexit__(self, *exc):
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-        self._sub.close()
-        self._context.term()
-
-    async def _synchronise(self, timeout=5):
-        """Publish probes until one arrives: the subscription is then in place."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.arbiter.publish("watcher.probe.sync", {})
-            if await self._sub.poll(50):
-                await self._sub.recv_multipart()
-                while await self._sub.poll(50):  # drop the other probes
-                    await self._sub.recv_multipart()
-                return
-        raise AssertionError("no event came through %s" % self.arbiter.pubsub_endpoint)
-
-    async def _collect(self):
-        while True:
-            topic, payload = await self._sub.recv_multipart()
-            self.received.append((topic.decode(), json.loads(payload)))
-
-    def of(self, watcher, action):
-        topic = "watcher.%s.%s" % (watcher, action)
-        return [payload for t, payload in self.received if t == topic]
-
-    def actions(self, watcher):
-        prefix = "watcher.%s." % watcher
-        return [t[len(prefix):] for t, _ in self.received if t.startswith(prefix)]
-
-    async def wait(self, watcher, action, count=1, timeout=5):
-        await until_async(lambda: len(self.of(watcher, action)) >= count, timeout,
-                          what="%d %s event(s) of %s; got %s" % (count, action, watcher, self.received))
-        return self.of(watcher, action)
-
-
-@contextlib.asynccontextmanager
-async def control(arbiter):
-    """An AsyncCircusClient on the arbiter's endpoint, with a zmq context of its own."""
-    context = zmq.Context()
-    client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=5)
-    try:
-        yield client
-    finally:
-        client.stop()
-        context.term()
 
 
 def spec(workers, name, recorder=None, *flags, ignore_failure=(), hook_names=ALL_HOOKS, **options):
@@ -232,7 +157,7 @@ async def test_extended_stats_gets_the_pid_and_a_stats_dict_it_may_extend(tmp_pa
         (report,) = await workers.await_reports("w", 1)
         plain = watcher.process_info(report["pid"])
         assert "queue_length" not in plain and seen == []
-        async with control(arbiter) as client:
+        async with client_of(arbiter, timeout=5) as client:
             reply = await client.send_message("stats", name="w", extended=True)
         assert reply["status"] == "ok", reply
         assert reply["info"][str(report["pid"])]["queue_length"] == 42
@@ -343,7 +268,7 @@ async def test_the_signal_command_goes_through_before_signal(tmp_path, workers, 
     watchers = [spec(workers, "w", rec, "record-stop", "ignore-term", autostart=True)]
     async with running_arbiter(tmp_path, watchers) as arbiter:
         (report,) = await workers.await_reports("w", 1)
-        async with control(arbiter) as client:
+        async with client_of(arbiter, timeout=5) as client:
             refused = await client.send_message("signal", name="w", signum="TERM")
             allowed = await client.send_message("signal", name="w", signum="INT")
         assert refused["status"] == "ok" and allowed["status"] == "ok"
@@ -526,7 +451,7 @@ async def test_set_replaces_a_hook_of_a_running_watcher(tmp_path, workers, track
     async with running_arbiter(tmp_path, watchers) as arbiter:
         watcher = arbiter.get_watcher("w")
         (first,) = await workers.await_reports("w", 1)
-        async with control(arbiter) as client:
+        async with client_of(arbiter, timeout=5) as client:
             reply = await client.send_message("set", name="w", waiting=True,
                                               options={"hooks.before_signal": module + ".refuse"})
         assert reply["status"] == "ok", reply

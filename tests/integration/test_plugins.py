@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from helpers import async_test, live_pids, python, running_arbiter, until_async
+from helpers import SLEEPER, async_test, live_pids, python, running_arbiter, until, until_async
 
 from circus.plugins import CircusPlugin
 from circus.plugins.command_reloader import CommandReloader
@@ -30,8 +30,6 @@ from circus.plugins.http_observer import HttpObserver
 from circus.plugins.resource_watcher import ResourceWatcher
 from circus.plugins.statsd import FullStats, StatsdEmitter
 from circus.plugins.watchdog import WatchDog
-
-SLEEPER = python("import time\nwhile True: time.sleep(60)")
 
 
 @contextlib.asynccontextmanager
@@ -495,10 +493,7 @@ def redis_server(tmp_path):
                              "--appendonly", "no", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 5
-        while not path.exists():
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
+        until(path.exists, 5, what="redis-server to start")
         yield proc, "unix://%s" % path
     finally:
         proc.send_signal(signal.SIGCONT)

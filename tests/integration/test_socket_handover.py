@@ -3,9 +3,7 @@
 import os
 
 from circus.sockets import CircusSocket
-from helpers import async_test, controlled, python, until_async
-
-SLEEPER = python("import time; time.sleep(3600)")
+from helpers import SLEEPER, async_test, controlled, until_async
 
 
 def listener_of(pid, fd):

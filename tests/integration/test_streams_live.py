@@ -4,16 +4,13 @@ Workers write known byte patterns; what the streams received is compared
 byte for byte with what was written.
 """
 
-import contextlib
 import os
 import re
 import sys
 
 import pytest
-import zmq
 
-from circus.client import AsyncCircusClient
-from helpers import async_test, pid_alive, python, running_arbiter, until_async
+from helpers import async_test, client_of, pid_alive, python, running_arbiter, until_async
 
 MB = 1024 * 1024
 
@@ -78,18 +75,6 @@ class Collector:
             self.life.append("write")
         self.data.append(dict(entry))
 '''
-
-
-@contextlib.asynccontextmanager
-async def control(arbiter):
-    """An AsyncCircusClient on the arbiter's endpoint, with a zmq context of its own."""
-    context = zmq.Context()
-    client = AsyncCircusClient(context=context, endpoint=arbiter.endpoint, timeout=5)
-    try:
-        yield client
-    finally:
-        client.stop()
-        context.term()
 
 
 def expected_spew(size):
@@ -258,7 +243,7 @@ async def test_set_stdout_stream_filename_moves_the_output_of_a_running_watcher(
         w = arbiter.get_watcher("w")
         (pid,) = w.processes
         await until_async(lambda: file_size(first) > 0, timeout=10, what="ticks in the first file")
-        async with control(arbiter) as client:
+        async with client_of(arbiter, timeout=5) as client:
             reply = await client.send_message("set", name="w", waiting=True,
                                               options={"stdout_stream.filename": str(second)})
         assert reply["status"] == "ok", reply
@@ -278,7 +263,7 @@ async def test_set_stdout_stream_class_on_a_watcher_without_a_stream_starts_pipi
     spec = watcher("w", TICKER)
     async with running_arbiter(tmp_path, [spec]) as arbiter:
         w = arbiter.get_watcher("w")
-        async with control(arbiter) as client:
+        async with client_of(arbiter, timeout=5) as client:
             reply = await client.send_message(
                 "set", name="w", waiting=True,
                 options={"stdout_stream": {"class": "FileStream", "filename": str(out)}})

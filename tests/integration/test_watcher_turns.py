@@ -6,9 +6,7 @@ import pytest
 
 from circus import watcher as watcher_module
 from circus.exc import ConflictError
-from helpers import async_test, python, running_arbiter
-
-SLEEPER = python("import time; time.sleep(60)")
+from helpers import SLEEPER, async_test, running_arbiter, until_async
 
 
 @async_test
@@ -17,7 +15,7 @@ async def test_a_second_change_waits_for_the_first_and_both_apply(tmp_path, trac
     async with running_arbiter(tmp_path, [spec]) as arbiter:
         w = arbiter.get_watcher("w")
         slow = asyncio.ensure_future(w.incr(3))  # takes ~0.9 s of warmup
-        await asyncio.sleep(0.05)
+        await until_async(lambda: len(w.processes) > 1, what="the incr to hold the turn")  # its first spawn
         assert await w.decr(1) == 3
         assert await slow == 4
         assert len(w.processes) == 3
@@ -30,7 +28,7 @@ async def test_a_change_that_cannot_get_its_turn_in_time_is_refused_with_a_confl
     async with running_arbiter(tmp_path, [spec]) as arbiter:
         w = arbiter.get_watcher("w")
         slow = asyncio.ensure_future(w.incr(3))  # holds the watcher ~3 s
-        await asyncio.sleep(0.05)
+        await until_async(lambda: len(w.processes) > 1, what="the incr to hold the turn")  # its first spawn
         with pytest.raises(ConflictError, match="still busy"):
             await w.decr(1)
         assert await slow == 4
