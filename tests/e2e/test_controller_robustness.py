@@ -99,6 +99,16 @@ def all_active(daemon):
         return c.send_message("status")["statuses"] == {name: "active" for name in WATCHERS}
 
 
+def targets(c):
+    """Each watcher's ``numprocesses`` option: what the changes applied so far ask for."""
+    return {n: c.send_message("get", name=n, keys=["numprocesses"])["options"]["numprocesses"] for n in WATCHERS}
+
+
+def counts(c):
+    """Each watcher's process objects (``numprocesses`` command), stopping ones included."""
+    return {n: c.send_message("numprocesses", name=n)["numprocesses"] for n in WATCHERS}
+
+
 def settled(daemon):
     """True once every watcher runs exactly its configured processes."""
     return all(len(daemon.pids(name)) == count for name, count in WATCHERS.items())
@@ -142,12 +152,17 @@ def test_two_clients_interleaving_changes_and_reads_never_get_an_error(daemon):
         if command in ("incr", "decr") and props.get("waiting"):
             assert reply["numprocesses"] >= 0
     # Every change was applied exactly once: the counts are back where they were.
+    # The last non-waiting decr was only answered, not done: it may still wait
+    # for its turn or be stopping its process, which ``numprocesses`` counts
+    # until it is reaped. So wait for the targets, then for the counts.
     with Client(daemon) as c:
-        counts = {n: c.send_message("numprocesses", name=n)["numprocesses"] for n in WATCHERS}
-        assert counts == WATCHERS
+        until(lambda: targets(c) == WATCHERS, timeout=15, what="the targets back to %s (have %s)"
+              % (WATCHERS, targets(c)))  # fmt: skip
+        until(lambda: counts(c) == WATCHERS and settled(daemon), timeout=15,
+              what="the watchers to settle: counts %s, pids %s"
+              % (counts(c), {n: daemon.pids(n) for n in WATCHERS}))  # fmt: skip
+        assert targets(c) == WATCHERS
         assert c.send_message("get", name="beta", keys=["graceful_timeout"])["options"] == {"graceful_timeout": 3}
-    until(lambda: settled(daemon), timeout=15, what="the watchers to settle: %s"
-          % {n: daemon.pids(n) for n in WATCHERS})  # fmt: skip
     assert all_active(daemon) and daemon.alive()
 
 
