@@ -115,9 +115,9 @@ def test_an_add_without_waiting_during_a_slow_reloadconfig_is_answered_at_once_a
     order = []
 
     def add():
-        ok(client, "add", name="extra", cmd=workers.cmd("extra"), start=True)
+        ok_call(client, "add", name="extra", cmd=workers.cmd("extra"), start=True)
         order.append("add")
-        assert "extra" not in ok(client, "list")["watchers"]  # not applied in the middle of the reload
+        assert "extra" not in ok_call(client, "list")["watchers"]  # not applied in the middle of the reload
 
     during_a_slow_reload(daemon, workers, add, order)
     assert order == ["add", "reloadconfig"], order
@@ -144,7 +144,7 @@ def published(daemon, client):
         return seen
 
     def subscribed():
-        ok(client, "set", name="other", options={"graceful_timeout": 1}, waiting=True)
+        ok_call(client, "set", name="other", options={"graceful_timeout": 1}, waiting=True)
         return sub.poll(100) and "watcher.other.updated" in topics()
 
     try:
@@ -162,7 +162,7 @@ def test_a_reload_of_every_watcher_during_a_slow_reloadconfig_waits_its_turn(sta
     order = []
 
     def reload_all():
-        ok(client, "reload", waiting=True)
+        ok_call(client, "reload", waiting=True)
         order.append("reload")
 
     with published(daemon, client) as topics:

@@ -6,16 +6,11 @@ import time
 
 import psutil
 
-from helpers import Events, async_test, controlled, pid_alive, python, until_async
+from helpers import Events, async_test, controlled, ok, pid_alive, python, until_async
 
 # Prints one line, then only sleeps: once abandoned, nothing reads its pipe.
 GREETER = python("import os, time\nprint('hello from', os.getpid(), flush=True)\nwhile True:\n    time.sleep(60)")
 MAX_AGE = 1
-
-
-def ok(reply):
-    assert reply["status"] == "ok", reply
-    return reply
 
 
 def age(pid):
