@@ -326,8 +326,10 @@ def test_status_is_answered_while_stats_of_hundreds_of_processes_are_read(many, 
     assert reply["status"] == "ok", reply
     infos = reply["infos"]["many"] if "infos" in reply else reply["info"]
     assert len(infos) == MANY_PROCESSES and all(info["cmdline"] == "sleep" for info in infos.values())
-    # Holding the loop for the whole read lets at most the one status already queued through.
-    assert answered >= 5, "only %d status replies while stats ran" % answered
+    # Holding the loop for the whole read lets at most the one status already
+    # queued through: two or more prove the read yields to other requests
+    # (a higher count would measure the machine's speed, not that property).
+    assert answered >= 2, "only %d status replies while stats ran" % answered
 
 
 def test_status_is_answered_while_dstats_reads_circusd_and_its_children(many):
