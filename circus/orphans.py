@@ -11,7 +11,7 @@ import os
 import signal
 
 from circus.childwatch import wait_gone
-from circus.procinfo import child_pids
+from circus.procinfo import child_pids, signal_pids
 
 logger = logging.getLogger("circus.arbiter")
 
@@ -42,9 +42,5 @@ class Orphans:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             if not orphans:
                 return
-            for pid in orphans:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+            signal_pids(orphans, sig)
             orphans = await wait_gone(orphans, max(w.graceful_timeout for w in stoppers))

@@ -19,7 +19,7 @@ import time
 import psutil
 
 from circus.childwatch import wait_gone
-from circus.procinfo import child_pids, get_info
+from circus.procinfo import child_pids, get_info, signal_pids
 from circus.states import PROCESS_EDGES, ProcessState, check_edge
 from circus.substitute import expand_command
 
@@ -330,7 +330,7 @@ class Process:
         os.kill(pid, sig)
 
     def send_signal_children(self, sig, recursive=False):
-        _kill_pids(self.children(recursive=recursive), sig)
+        signal_pids(self.children(recursive=recursive), sig)
 
     def stop(self):
         """Terminate the child if it is still alive."""
@@ -363,7 +363,7 @@ class Process:
             self.kill_group(sig)
             left = await wait_gone(family, timeout=min(timeout, LEFTOVERS_TIMEOUT))
             self.kill_group(signal.SIGKILL)
-            _kill_pids(left, signal.SIGKILL)
+            signal_pids(left, signal.SIGKILL)
         return code
 
     # -- information --------------------------------------------------------
@@ -406,15 +406,7 @@ def _signal_all(deliver, process, sig, family):
     deliver(sig)
     if sig == signal.SIGKILL:
         process.kill_group(signal.SIGKILL)
-    _kill_pids(family, sig)
-
-
-def _kill_pids(pids, sig):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+    signal_pids(family, sig)
 
 
 def _signame(sig):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, Callable, Dict, Generator, List, Optional, Union
+from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Union
 
 import psutil
 
@@ -93,6 +93,15 @@ def child_pids(pid: int, recursive: bool = False) -> List[int]:
         if recursive:
             found.extend(child_pids(child, recursive=True))
     return found
+
+
+def signal_pids(pids: Iterable[int], sig: int) -> None:
+    """Send ``sig`` to each of ``pids``; one that is gone already is skipped."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _direct_children(pid: int) -> List[int]:

@@ -1,24 +1,25 @@
-"""circusd's event channel: the PUB socket, and the one way events are sent on it."""
+"""A PUB channel (circusd's events, circusd-stats' figures) and the one way messages are sent on it."""
 
 import json
 import logging
 
 import zmq
 
-logger = logging.getLogger("circus.arbiter")
+logger = logging.getLogger("circus.publisher")
 
 
 class EventPublisher:
-    """A PUB socket bound at ``endpoint``; OSError naming the endpoint if it cannot be."""
+    """A PUB socket bound at ``endpoint``; OSError naming the ``what`` endpoint if it cannot be."""
 
-    def __init__(self, context, endpoint):
+    def __init__(self, context, endpoint, what="pub/sub"):
         self.socket = context.socket(zmq.PUB)
         self.socket.linger = 0
         try:
             self.socket.bind(endpoint)
         except zmq.ZMQError as exc:
             self.socket.close()
-            raise OSError("cannot bind the pub/sub endpoint %s: %s" % (endpoint, zmq.strerror(exc.errno))) from None
+            reason = zmq.strerror(exc.errno) if exc.errno is not None else str(exc)
+            raise OSError("cannot bind the %s endpoint %s: %s" % (what, endpoint, reason)) from None
 
     def publish(self, topic, payload):
         """Send ``[topic, json]``; never blocks (an event no subscriber can take is dropped)."""

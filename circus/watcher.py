@@ -270,10 +270,7 @@ class Watcher(WatcherOptions):
         process = self.processes.get(pid)
         if process is None:
             return
-        for timers in (self._age_timers, self._uptime_timers):
-            timer = timers.pop(pid, None)
-            if timer is not None:
-                timer.cancel()
+        self._drop_timers([pid])
         stopping = process.state is ProcessState.STOPPING
         process.exited(exit_code)
         self._output.drain_process(pid)
@@ -288,6 +285,14 @@ class Watcher(WatcherOptions):
             self._replace(process, exit_code)
         elif self.state is WatcherState.ACTIVE and not self.processes and not self.on_demand:
             self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
+
+    def _drop_timers(self, pids):
+        """Cancel the ``min_uptime`` and ``max_age`` timers of ``pids``."""
+        for timers in (self._age_timers, self._uptime_timers):
+            for pid in pids:
+                timer = timers.pop(pid, None)
+                if timer is not None:
+                    timer.cancel()
 
     def _replace(self, process, exit_code):
         """Respawn the slot of ``process``, which circus did not ask to die."""
@@ -563,11 +568,8 @@ class Watcher(WatcherOptions):
             self.disarm_on_demand()
             self._cancel_respawns()
             self._tasks.cancel()
-            for timers in (self._age_timers, self._uptime_timers):
-                for timer in timers.values():
-                    timer.cancel()
-                timers.clear()
             pids = self.pids
+            self._drop_timers(pids)
             for pid in pids:
                 self.arbiter.child_watcher.forget(pid)
             self.processes.clear()

@@ -30,6 +30,7 @@ import zmq.asyncio
 
 from circus.client import AsyncCircusClient, connect
 from circus.exc import CallError
+from circus.publisher import EventPublisher
 from circus.stats.collector import CIRCUS_GROUP, Collector, socket_messages
 from circus.stats.hits import HitCounter
 
@@ -81,9 +82,7 @@ class StatsStreamer:
         self._stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         # A plain socket: publishing never waits, so it needs no future.
-        self.pub = self.base_context.socket(zmq.PUB)
-        self.pub.setsockopt(zmq.LINGER, 0)
-        self.pub.bind(self.stats_endpoint)
+        self.pub = EventPublisher(self.base_context, self.stats_endpoint, what="stats")
         self.sub = self.context.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"watcher.")
@@ -99,7 +98,7 @@ class StatsStreamer:
             await asyncio.gather(*tasks, return_exceptions=True)
             self.hits.close()
             self.sub.close(linger=0)
-            self.pub.close(linger=0)
+            self.pub.close()
 
     def stop(self) -> None:
         if self._stopped is not None:
@@ -210,7 +209,5 @@ class StatsStreamer:
         return True
 
     def _publish(self, topic: str, payload: dict) -> None:
-        try:
-            self.pub.send_multipart([topic.encode("utf-8"), json.dumps(payload).encode("utf-8")], zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # a PUB never blocks; a full pipe drops, as for any slow subscriber
+        # A PUB never blocks; a full pipe drops, as for any slow subscriber.
+        self.pub.publish(topic, payload)

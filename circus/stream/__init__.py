@@ -7,8 +7,9 @@ from a ``stdout_stream`` / ``stderr_stream`` configuration.
 """
 
 import queue
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 
+from circus.interfaces import Stream
 from circus.naming import resolve_name
 from circus.stream.console import FancyStdoutStream, StdoutStream
 from circus.stream.file_stream import (
@@ -29,13 +30,6 @@ __all__ = [
     "FancyStdoutStream",
     "Redirector",
 ]
-
-
-class Stream(Protocol):
-    """What a stream must be: ``stream(entry)``; ``open()``/``close()`` are optional."""
-
-    def __call__(self, entry: Mapping[str, Any]) -> None:
-        ...
 
 
 class QueueStream(queue.Queue):
