@@ -18,12 +18,37 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Dict, List, MutableMapping, Sequence
+from typing import Dict, List, MutableMapping, Optional, Sequence
 
 logger = logging.getLogger("circus.activation")
 
 LISTEN_FDS_START = 3
 _VARIABLES = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+
+# What this process was given at exec, claimed once (see :func:`claim`).
+_claimed: Optional[Dict[str, int]] = None
+
+
+def claim() -> Dict[str, int]:
+    """The sockets passed to this process, taken from the environment once.
+
+    circusd calls it first thing, before any fd is opened; later calls (a
+    ``[socket:NAME]`` with ``systemd = true``) get the same mapping.
+    """
+    global _claimed
+    if _claimed is None:
+        _claimed = inherited_sockets()
+    return _claimed
+
+
+def dup_inherited(name: str) -> int:
+    """A new fd for the passed socket ``name`` (the original stays, for a reload)."""
+    fds = claim()
+    if name not in fds:
+        given = ", ".join(sorted(fds)) or "none"
+        raise ValueError("socket %s: systemd = true but circusd was given no socket named %r"
+                         " (LISTEN_FDNAMES: %s)" % (name, name, given))
+    return os.dup(fds[name])
 
 
 def inherited_sockets(environ: MutableMapping[str, str] = os.environ) -> Dict[str, int]:

@@ -5,7 +5,7 @@ import os
 import resource
 import sys
 
-from circus import __version__, logger
+from circus import __version__, activation, logger
 from circus.exc import ConfigError
 from circus.pidfile import Pidfile, PidfileInUse
 
@@ -135,6 +135,9 @@ def run(args, cfg, notify):
 
 
 def main(argv=None):
+    # Sockets passed by a supervisor are fds 3, 4, ...: take them before
+    # anything else opens a file.
+    activation.claim()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:

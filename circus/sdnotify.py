@@ -16,10 +16,12 @@ with ``Type=notify``); :func:`watchdog_interval` reads ``WATCHDOG_USEC``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import struct
+import time
 from typing import Callable, Dict, Mapping, Optional
 
 logger = logging.getLogger("circus.sdnotify")
@@ -184,3 +186,43 @@ def watchdog_interval(environ: Mapping[str, str] = os.environ) -> Optional[float
     except ValueError:
         return None
     return value / 2e6 if value > 0 else None
+
+
+class Supervisor:
+    """circusd's messages to its own supervisor (systemd ``Type=notify``).
+
+    Every method is a no-op without ``NOTIFY_SOCKET``, so circusd calls them
+    unconditionally. The variables are read once and removed from the
+    environment, so that workers do not talk to circusd's supervisor.
+    """
+
+    def __init__(self, environ=os.environ) -> None:
+        self.environ = {key: environ.pop(key) for key in
+                        ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID") if key in environ}
+        self.watchdog_every = watchdog_interval(self.environ)
+
+    @property
+    def enabled(self) -> bool:
+        return "NOTIFY_SOCKET" in self.environ
+
+    def send(self, message: str) -> bool:
+        return notify(message, self.environ)
+
+    def ready(self, status: str) -> None:
+        self.send("READY=1\nSTATUS=%s\nMAINPID=%d" % (status, os.getpid()))
+
+    def reloading(self) -> None:
+        # systemd >= 253 wants the monotonic time with RELOADING=1.
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.send("RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=reloading the configuration" % usec)
+
+    def stopping(self) -> None:
+        self.send("STOPPING=1\nSTATUS=stopping")
+
+    async def watchdog(self) -> None:
+        """Ping ``WATCHDOG=1`` for as long as the loop runs (when asked for)."""
+        if not self.enabled or self.watchdog_every is None:
+            return
+        while True:
+            self.send("WATCHDOG=1")
+            await asyncio.sleep(self.watchdog_every)
