@@ -6,7 +6,7 @@ import resource
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
-from circus import __version__, logger
+from circus import __version__, activation, logger
 from circus.exc import ConfigError
 from circus.pidfile import Pidfile, PidfileInUse
 
@@ -139,6 +139,9 @@ def run(args: argparse.Namespace, cfg: dict, notify: DaemonNotifier | None) -> N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Sockets passed by a supervisor are fds 3, 4, ...: take them before
+    # anything else opens a file.
+    activation.claim()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:

@@ -428,6 +428,7 @@ _socket("replace", *_bool, False, "Remove an existing file at path before bindin
 _socket("so_reuseport", *_bool, False, "Bind one SO_REUSEPORT socket per process.")
 _socket("blocking", *_bool, False, "Leave the socket in blocking mode.")
 _socket("interface", _text, _ostr, None, "Network interface to bind to (SO_BINDTODEVICE).")
+_socket("systemd", *_bool, False, "Take the socket of this name that circusd's supervisor passed (socket activation: LISTEN_FDS, LISTEN_FDNAMES) instead of binding; the address keys are ignored.")
 
 _EXACT = {(row.section, row.name): row for row in _ROWS if not row.prefix}
 _PREFIXES = [row for row in _ROWS if row.prefix]

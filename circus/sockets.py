@@ -18,7 +18,7 @@ import stat
 import struct
 from typing import Any, Iterable, Mapping, Optional, Union
 
-from circus import options
+from circus import activation, options
 
 logger = logging.getLogger("circus.sockets")
 
@@ -154,7 +154,12 @@ class CircusSocket(socket.socket):
         so_reuseport: bool = False,
         blocking: bool = False,
         proto: Union[str, int] = 0,
+        systemd: bool = False,
     ) -> None:
+        self.systemd = bool(systemd)
+        if self.systemd:
+            self._adopt(name, activation.dup_inherited(name), backlog, blocking)
+            return
         family_num = socket.AF_UNIX if path else _constant(name, family, "family")
         type_num = _constant(name, type, "type")
         proto_num = _protocol(name, proto)
@@ -178,6 +183,23 @@ class CircusSocket(socket.socket):
         # (a forked copy of circusd must not remove the parent's file).
         self._bound_by: Optional[int] = None
         self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.setblocking(self.blocking)
+        self.set_inheritable(True)
+
+    def _adopt(self, name: str, fd: int, backlog: int, blocking: bool) -> None:
+        """Be the socket circusd's supervisor bound (``systemd = true``)."""
+        super().__init__(fileno=fd)
+        self.name = name
+        self.backlog = int(backlog)
+        self.umask, self.replace, self.interface = None, False, None
+        self.so_reuseport, self.blocking = False, bool(blocking)
+        self._bound_by = None  # never ours to unlink
+        if self.family == socket.AF_UNIX:
+            self.host, self.port = None, 0
+            self.path = self.getsockname() or None
+        else:
+            self.host, self.port = self.getsockname()[:2]
+            self.path = None
         self.setblocking(self.blocking)
         self.set_inheritable(True)
 
@@ -238,8 +260,11 @@ class CircusSocket(socket.socket):
         listens: that reserves the address (and learns the real port when
         ``port = 0``) while the workers' own sockets take the connections;
         a datagram socket is left unbound, as it would otherwise take a
-        share of the datagrams that nobody reads.
+        share of the datagrams that nobody reads. A ``systemd`` socket came
+        bound: nothing to do.
         """
+        if self.systemd:
+            return
         if self.so_reuseport:
             if self.type not in LISTENING_TYPES:
                 return

@@ -67,14 +67,19 @@ class Circusd:
             script.write_text(self.SCRIPT)
         return [sys.executable, str(script), *[str(a) for a in args]]
 
-    def start(self, *args, ini=True, stdin=subprocess.DEVNULL):
-        """Start circusd with ``args`` (and the ini path last unless ``ini=False``)."""
+    def start(self, *args, ini=True, stdin=subprocess.DEVNULL, prefix=(), pass_fds=()):
+        """Start circusd with ``args`` (and the ini path last unless ``ini=False``).
+
+        ``prefix`` runs before circusd's own command (a program that execs
+        it, as systemd would); ``pass_fds`` are inherited.
+        """
         assert self.proc is None, "one circusd per Circusd object"
-        argv = self.command(*args, *([self.ini] if ini else []))
+        argv = [*prefix, *self.command(*args, *([self.ini] if ini else []))]
         self._out = open(self.dir / "stdout.log", "wb")
         self._err = open(self.dir / "stderr.log", "wb")
         self.proc = subprocess.Popen(argv, cwd=self.dir, env=self.environ(), stdin=stdin,
-                                     stdout=self._out, stderr=self._err, start_new_session=True)
+                                     stdout=self._out, stderr=self._err, start_new_session=True,
+                                     pass_fds=pass_fds)
         self.tracker.add_root(self.proc.pid)
         return self
 

@@ -1,0 +1,182 @@
+"""circusd under systemd: it tells its own supervisor how it is (READY=1,
+RELOADING=1, STOPPING=1, WATCHDOG=1 on a NOTIFY_SOCKET the test binds), it
+takes sockets passed the socket-activation way, and it hands sockets to
+workers the same way."""
+
+import socket
+import sys
+import time
+
+import pytest
+
+from circus.client import CircusClient
+from helpers import http_get_tcp, until
+
+
+class Supervisor:
+    """The test's end of NOTIFY_SOCKET: every datagram circusd sends, in order."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setblocking(False)
+        self.messages = []
+
+    def receive(self):
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except BlockingIOError:
+                return self.messages
+            self.messages.append(dict(
+                line.split("=", 1) for line in data.decode().split("\n") if line))
+
+    def wait_for(self, key, value=None, after=0, timeout=20):
+        """Index of the first message from ``after`` on holding ``key`` (= ``value``)."""
+        def found():
+            for index, message in enumerate(self.receive()[after:], after):
+                if key in message and (value is None or message[key] == value):
+                    return index + 1  # truthy even for index 0
+            return None
+
+        return until(found, timeout, what="%s=%s from circusd; got %s"
+                     % (key, value, self.messages)) - 1
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def supervisor(tmp_path):
+    sup = Supervisor(tmp_path / "notify.sock")
+    yield sup
+    sup.close()
+
+
+@pytest.mark.xfail(strict=True, reason="circusd does not send its own notify messages yet (issue 13, in progress)")
+def test_ready_reloading_stopping_and_watchdog(circusd, workers, supervisor):
+    daemon = circusd(env={"NOTIFY_SOCKET": supervisor.path, "WATCHDOG_USEC": "300000"})
+    daemon.write_ini("""
+        [watcher:web]
+        cmd = %s
+        numprocesses = 2
+    """ % workers.cmd("web"))
+    daemon.start()
+    ready = supervisor.wait_for("READY", "1")
+    # READY=1 means every autostart watcher is running.
+    assert len(daemon.pids("web")) == 2
+    assert supervisor.messages[ready].get("MAINPID") == str(daemon.pid)
+    # WATCHDOG_USEC=0.3 s: circusd pings at least every 0.15 s.
+    first = supervisor.wait_for("WATCHDOG", "1")
+    supervisor.wait_for("WATCHDOG", "1", after=first + 3, timeout=10)
+
+    client = CircusClient(endpoint=daemon.endpoint, timeout=30)
+    try:
+        mark = len(supervisor.receive())
+        assert client.send_message("reloadconfig")["status"] == "ok"
+        reloading = supervisor.wait_for("RELOADING", "1", after=mark)
+        assert "MONOTONIC_USEC" in supervisor.messages[reloading]
+        supervisor.wait_for("READY", "1", after=reloading + 1)
+    finally:
+        client.stop()
+
+    mark = len(supervisor.receive())
+    assert daemon.terminate() == 0
+    supervisor.wait_for("STOPPING", "1", after=mark)
+
+
+def test_no_notify_socket_no_messages_and_no_error(circusd, workers):
+    daemon = circusd()
+    daemon.write_ini("""
+        [watcher:web]
+        cmd = %s
+    """ % workers.cmd("web"))
+    daemon.start()
+    daemon.wait_pids("web", 1)
+    daemon.wait_log(r"arbiter started")
+    assert "notify" not in daemon.log().lower()
+    assert daemon.terminate() == 0
+
+
+# A worker that serves HTTP on what socket activation passed it, answering
+# its pid, LISTEN_PID and LISTEN_FDNAMES.
+ACTIVATED_WORKER = r'''
+import os, socket
+assert os.environ["LISTEN_PID"] == str(os.getpid()), "LISTEN_PID is not mine"
+count = int(os.environ["LISTEN_FDS"])
+names = os.environ["LISTEN_FDNAMES"]
+listener = socket.socket(fileno=3)
+while True:
+    conn, _ = listener.accept()
+    conn.recv(65536)
+    body = ("%d %s %s %d" % (os.getpid(), os.environ["LISTEN_PID"], names, count)).encode()
+    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                 % (len(body), body))
+    conn.close()
+'''
+
+# Plays systemd: the listener becomes fd 3 of circusd, LISTEN_PID its pid.
+ACTIVATE = (
+    "import os, sys\n"
+    "os.dup2(int(sys.argv[1]), 3)\n"
+    "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+@pytest.mark.xfail(strict=True, reason="listen_fds is not wired into the watcher yet (issue 13, in progress)")
+def test_socket_activation_end_to_end(circusd, tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    worker = tmp_path / "activated.py"
+    worker.write_text(ACTIVATED_WORKER)
+
+    daemon = circusd(env={"LISTEN_FDS": "1", "LISTEN_FDNAMES": "web"})
+    daemon.write_ini("""
+        [socket:web]
+        systemd = true
+
+        [watcher:app]
+        cmd = %s %s
+        numprocesses = 2
+        use_sockets = true
+        listen_fds = true
+    """ % (sys.executable, worker))
+    daemon.start(prefix=[sys.executable, "-c", ACTIVATE, str(listener.fileno())],
+                 pass_fds=[listener.fileno()])
+    listener.close()  # circusd holds it now
+    until(lambda: len(daemon.children()) == 2, timeout=20, what="two workers")
+    pids = {kid.pid for kid in daemon.children()}
+    answers = set()
+    deadline = time.monotonic() + 20
+    while answers != pids and time.monotonic() < deadline:
+        pid, listen_pid, names, count = http_get_tcp("127.0.0.1", port).split()
+        assert pid == listen_pid and names == "web" and count == "1"
+        answers.add(int(pid))
+    assert answers == pids
+
+    client = CircusClient(endpoint=daemon.endpoint, timeout=30)
+    try:
+        sockets = client.send_message("listsockets")["sockets"]
+    finally:
+        client.stop()
+    assert [(s["name"], s["port"]) for s in sockets] == [("web", port)]
+    assert daemon.terminate() == 0
+
+
+def test_systemd_socket_without_an_inherited_fd_is_a_clear_error(circusd):
+    daemon = circusd()
+    daemon.write_ini("""
+        [socket:web]
+        systemd = true
+
+        [watcher:app]
+        cmd = sleep 60
+        use_sockets = true
+    """)
+    rc, out, err = daemon.run()
+    assert rc == 1
+    assert "socket web: systemd = true but circusd was given no socket named 'web'" in out + err
