@@ -54,7 +54,6 @@ def supervisor(tmp_path):
     sup.close()
 
 
-@pytest.mark.xfail(strict=True, reason="circusd does not send its own notify messages yet (issue 13, in progress)")
 def test_ready_reloading_stopping_and_watchdog(circusd, workers, supervisor):
     daemon = circusd(env={"NOTIFY_SOCKET": supervisor.path, "WATCHDOG_USEC": "300000"})
     daemon.write_ini("""
@@ -125,7 +124,6 @@ ACTIVATE = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="listen_fds is not wired into the watcher yet (issue 13, in progress)")
 def test_socket_activation_end_to_end(circusd, tmp_path):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
