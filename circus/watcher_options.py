@@ -187,11 +187,14 @@ class WatcherOptions:
     # -- what the options give a process --------------------------------------
 
     def socket_names(self):
-        """Names of the circus sockets this watcher's command refers to."""
+        """Names of the circus sockets this watcher's command refers to, in the
+        order it names them; none named and ``use_sockets`` or ``listen_fds``:
+        every socket, by name (the order ``listen_fds`` hands them over in)."""
         text = ("%s %s" % (self.cmd, self.args or "")).lower()
-        named = [n for n in self.sockets if "circus.sockets.%s" % n.lower() in text]
+        found = {n: text.find("circus.sockets.%s" % n.lower()) for n in self.sockets}
+        named = sorted((n for n, at in found.items() if at >= 0), key=found.__getitem__)
         if not named and (self.use_sockets or self.listen_fds):
-            return list(self.sockets)
+            return sorted(self.sockets)
         return named
 
     def _socket_fds(self):
