@@ -398,10 +398,10 @@ class Arbiter:
     async def _shutdown(self):
         if self._check_task is not None:
             self._check_task.cancel()
-        self.supervisor.stop_watchdog()
         await self.stop_watchers()
         if self.child_watcher is not None and self.child_watcher.reaps_all_children:
             await self._orphans.stop(self.watchers)
+        self.supervisor.stop_watchdog()
         await self._tasks.cancel_all()
         if self.ctrl is not None:
             self.ctrl.stop()
