@@ -3,6 +3,7 @@ RELOADING=1, STOPPING=1, WATCHDOG=1 on a NOTIFY_SOCKET the test binds), it
 takes sockets passed the socket-activation way, and it hands sockets to
 workers the same way."""
 
+import signal
 import socket
 import sys
 import time
@@ -202,6 +203,27 @@ def test_workers_do_not_get_circusds_notify_socket_or_watchdog(circusd, workers,
     supervisor.wait_for("STOPPING", "1")
     # An enabled watchdog pings as soon as circusd starts, before READY=1.
     assert not [m for m in supervisor.messages if "WATCHDOG" in m]
+
+
+def test_sighup_reload_is_bracketed_by_reloading_and_ready(circusd, workers, supervisor):
+    daemon = circusd(env={"NOTIFY_SOCKET": supervisor.path})
+    body = """
+        [watcher:web]
+        cmd = %s
+        numprocesses = %d
+    """
+    daemon.write_ini(body % (workers.cmd("web"), 1))
+    daemon.start()
+    supervisor.wait_for("READY", "1")
+    daemon.write_ini(body % (workers.cmd("web"), 3))
+    mark = len(supervisor.receive())
+    daemon.signal(signal.SIGHUP)  # what systemctl reload sends (ExecReload)
+    reloading = supervisor.wait_for("RELOADING", "1", after=mark)
+    ready = supervisor.wait_for("READY", "1", after=reloading + 1)
+    # READY=1 comes once the reload is applied.
+    assert len(daemon.pids("web")) == 3
+    assert supervisor.messages[ready]["STATUS"].startswith("1 of 1 autostart watchers active")
+    assert daemon.terminate() == 0
 
 
 def test_a_failed_reloadconfig_is_still_followed_by_ready(circusd, workers, supervisor):
