@@ -7,9 +7,9 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from circus import __version__, activation, logger
-from circus.sdnotify import Supervisor
 from circus.exc import ConfigError
 from circus.pidfile import Pidfile, PidfileInUse
+from circus.sdnotify import Supervisor
 
 if TYPE_CHECKING:
     from circus.arbiter import Arbiter
