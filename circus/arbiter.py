@@ -20,6 +20,7 @@ from circus.helper_watchers import internal_watchers, settings_of
 from circus.orphans import Orphans
 from circus.pidfile import Pidfile
 from circus.publisher import EventPublisher
+from circus.sdnotify import Supervisor
 from circus.signals import SignalRouter
 from circus.sockets import CircusSocket, CircusSockets
 from circus.tasks import TaskSet
@@ -116,6 +117,9 @@ class Arbiter:
         self._signals = SignalRouter(self, self._tasks)
         self._owns_context = False
         self._orphans = Orphans()
+        # circusd's own supervisor (systemd Type=notify); circusd sets it, a
+        # program running an arbiter speaks to its own supervisor itself.
+        self.supervisor = Supervisor(environ={})
         for watcher in watchers:
             self._register(watcher)
         if httpd:
@@ -282,9 +286,11 @@ class Arbiter:
             await self.ctrl.start()
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
+        self.supervisor.start_watchdog(self._tasks)
         await self.start_watchers()
         if not self._stopping:
             self._check_task = self._tasks.spawn(self._periodic_check(), name="periodic check")
+            self.supervisor.ready(await self.autostart_watchers_up())
         if cb is not None:
             cb(self)
 
@@ -310,6 +316,18 @@ class Arbiter:
                 if self._stopping:
                     return  # the stop arrived during the warmup delay
             await watcher.start()
+
+    async def autostart_watchers_up(self):
+        """Wait until every autostart watcher is up; returns a one-line status.
+
+        Called once :meth:`start_watchers` (or a reload) has returned, before
+        circusd tells its supervisor it is ready. "Up" is "active" for now;
+        per-watcher readiness (``ready = ...``) makes this wait for it too.
+        """
+        autostart = [w for w in self.watchers if w.autostart]
+        active = [w for w in autostart if w.is_active()]
+        return "%d of %d autostart watchers active, %d processes" % (
+            len(active), len(autostart), self.numprocesses())
 
     async def stop_watchers(self):
         """Stop every watcher, lowest priority first; equal priorities together."""
@@ -366,16 +384,14 @@ class Arbiter:
         ``quit --waiting`` from the task of that request. During a start,
         nothing more is started and the stop follows once the start ended.
         """
-        if self._stopping:
+        if self._stopping or not (self._running or self._starting()):
             return
+        self._stopping = True
+        self.supervisor.stopping()
         if not self._running:
-            if not self._starting():
-                return
-            self._stopping = True
             await self._started.wait()
             if not self._running:
                 return  # the start failed: what it had started is stopped already
-        self._stopping = True
         async with self.exclusive("quit"):
             await self._shutdown()
 
@@ -385,6 +401,7 @@ class Arbiter:
         await self.stop_watchers()
         if self.child_watcher is not None and self.child_watcher.reaps_all_children:
             await self._orphans.stop(self.watchers)
+        self.supervisor.stop_watchdog()
         await self._tasks.cancel_all()
         if self.ctrl is not None:
             self.ctrl.stop()
@@ -434,7 +451,7 @@ class Arbiter:
         """Reload every watcher, highest priority first, as an arbiter-wide change."""
         from circus.logsetup import reopen_log_files
 
-        async with self.exclusive("reload"):
+        async with self.exclusive("reload"), self.supervisor.reload(self.autostart_watchers_up):
             reopen_log_files()
             if self.prereload_fn is not None:
                 self.prereload_fn(self)
@@ -512,7 +529,8 @@ class Arbiter:
         """
         from circus.config_reload import reload_from_config
 
-        return await reload_from_config(self, config_file)
+        async with self.supervisor.reload(self.autostart_watchers_up):
+            return await reload_from_config(self, config_file)
 
 
 def build_watcher(cfg):

@@ -11,6 +11,7 @@ applying cannot stop halfway; the watcher acts once on what the plan needs
 import time
 from typing import NamedTuple
 
+from circus import activation
 from circus import options as option_table
 from circus.convert import to_gid, to_signum, to_uid
 from circus.environment import build_env
@@ -186,11 +187,14 @@ class WatcherOptions:
     # -- what the options give a process --------------------------------------
 
     def socket_names(self):
-        """Names of the circus sockets this watcher's command refers to."""
+        """Names of the circus sockets this watcher's command refers to, in the
+        order it names them; none named and ``use_sockets`` or ``listen_fds``:
+        every socket, by name (the order ``listen_fds`` hands them over in)."""
         text = ("%s %s" % (self.cmd, self.args or "")).lower()
-        named = [n for n in self.sockets if "circus.sockets.%s" % n.lower() in text]
-        if not named and self.use_sockets:
-            return list(self.sockets)
+        found = {n: text.find("circus.sockets.%s" % n.lower()) for n in self.sockets}
+        named = sorted((n for n, at in found.items() if at >= 0), key=found.__getitem__)
+        if not named and (self.use_sockets or self.listen_fds):
+            return sorted(self.sockets)
         return named
 
     def _socket_fds(self):
@@ -217,7 +221,13 @@ class WatcherOptions:
 
     def _make_process(self, wid):
         fds, fresh = self._socket_fds()
-        keep = list(fds.values()) if (self.use_sockets or fresh) else []
+        keep = list(fds.values()) if (self.use_sockets or fresh or self.listen_fds) else []
+        env, listen = self.env, None
+        if self.listen_fds:
+            # The worker has the sockets at 3, 4, ... in socket_names() order,
+            # and $(circus.sockets.NAME) says where.
+            env = dict(self.env, **activation.worker_env(list(fds)))
+            listen, fds = list(fds.values()), activation.worker_fds(list(fds))
         stdin_fd = None
         if self.stdin_socket:
             stdin_fd = self.sockets[self.stdin_socket].fileno()
@@ -232,7 +242,7 @@ class WatcherOptions:
                 shell_args=self.shell_args,
                 uid=self.uid,
                 gid=self.gid,
-                env=self.env,
+                env=env,
                 rlimits=self.rlimits,
                 executable=self.executable,
                 use_fds=self.use_sockets,
@@ -247,6 +257,7 @@ class WatcherOptions:
                 stdin_fd=stdin_fd,
                 variables=self._variables(),
                 umask=self.arbiter.umask if self.arbiter is not None else None,
+                listen_fds=listen,
             )
         finally:
             for sock in fresh:
