@@ -104,11 +104,11 @@ class Arbiter:
         self._cfg = None
         self.ctrl = None
         self._events = None
-        self.child_watcher = None
+        self.child_watcher: ChildWatcher | None = None  # from start() on
         self._pidfile = None
         self._changing = asyncio.Lock()
         self._stopped = None
-        self._started = None  # set when a start ends, however it ends
+        self._started: asyncio.Event | None = None  # set when a start ends, however it ends
         self._running = False
         self._stopping = False
         self._check_task = None
@@ -292,8 +292,9 @@ class Arbiter:
         """Safety net: reap anything missed and bring watchers back to their count."""
         while True:
             await asyncio.sleep(self.check_delay)
-            if self.child_watcher.reaps_all_children:
-                self.child_watcher.reap_all()
+            children = self.child_watcher
+            if children is not None and children.reaps_all_children:
+                children.reap_all()
             for watcher in self.watchers:
                 if watcher.needs_manage():
                     self._tasks.spawn(watcher.manage_processes(), name="%s: manage" % watcher.name)
@@ -313,7 +314,7 @@ class Arbiter:
 
     async def stop_watchers(self):
         """Stop every watcher, lowest priority first; equal priorities together."""
-        groups = {}
+        groups: dict[int, list[Watcher]] = {}
         for watcher in self.watchers:
             groups.setdefault(watcher.priority, []).append(watcher)
         for priority in sorted(groups):
@@ -369,10 +370,11 @@ class Arbiter:
         if self._stopping:
             return
         if not self._running:
-            if not self._starting():
+            started = self._started
+            if started is None or started.is_set():  # not starting either
                 return
             self._stopping = True
-            await self._started.wait()
+            await started.wait()
             if not self._running:
                 return  # the start failed: what it had started is stopped already
         self._stopping = True

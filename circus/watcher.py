@@ -57,6 +57,7 @@ class Watcher(WatcherOptions):
         self.prereload_fn = prereload_fn
         self.loop = loop
         self.arbiter = None
+        self._cfg: dict | None = None  # what load_from_config built it from
         self.sockets = {}
         self._table = ProcessTable(self)
         self.processes = self._table.processes
@@ -216,7 +217,7 @@ class Watcher(WatcherOptions):
 
     async def _spawn_processes(self):
         """Spawn until numprocesses run; returns the new pids (or None on a give-up)."""
-        started = []
+        started: list[int] = []
         while self._missing() > 0 and not self._gave_up():
             if started and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)
