@@ -105,11 +105,11 @@ class Arbiter:
         self._cfg = None
         self.ctrl = None
         self._events = None
-        self.child_watcher = None
+        self.child_watcher: ChildWatcher | None = None  # from start() on
         self._pidfile = None
         self._changing = asyncio.Lock()
         self._stopped = None
-        self._started = None  # set when a start ends, however it ends
+        self._started: asyncio.Event | None = None  # set when a start ends, however it ends
         self._running = False
         self._stopping = False
         self._check_task = None
@@ -298,8 +298,9 @@ class Arbiter:
         """Safety net: reap anything missed and bring watchers back to their count."""
         while True:
             await asyncio.sleep(self.check_delay)
-            if self.child_watcher.reaps_all_children:
-                self.child_watcher.reap_all()
+            children = self.child_watcher
+            if children is not None and children.reaps_all_children:
+                children.reap_all()
             for watcher in self.watchers:
                 if watcher.needs_manage():
                     self._tasks.spawn(watcher.manage_processes(), name="%s: manage" % watcher.name)
@@ -331,7 +332,7 @@ class Arbiter:
 
     async def stop_watchers(self):
         """Stop every watcher, lowest priority first; equal priorities together."""
-        groups = {}
+        groups: dict[int, list[Watcher]] = {}
         for watcher in self.watchers:
             groups.setdefault(watcher.priority, []).append(watcher)
         for priority in sorted(groups):
@@ -389,6 +390,7 @@ class Arbiter:
         self._stopping = True
         self.supervisor.stopping()
         if not self._running:
+            assert self._started is not None  # _starting() said so
             await self._started.wait()
             if not self._running:
                 return  # the start failed: what it had started is stopped already
