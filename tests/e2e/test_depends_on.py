@@ -43,6 +43,12 @@ def first(events, *wanted):
     return next(i for i, topic in enumerate(topics(events)) if topic in wanted)
 
 
+def assert_db_up_before_web_spawns(log):
+    """Both of db's processes run, and db is active, before web's first spawn (circusd's log)."""
+    assert log.count("db[", 0, log.index("web[")) == 2, log
+    assert log.index("db started") < log.index("web["), log
+
+
 def synchronised(daemon):
     sub = Subscriber(daemon.pubsub_endpoint)
     sub.synchronise(lambda: call(daemon, "set", name="other", options={"graceful_timeout": 1}),
@@ -53,10 +59,7 @@ def synchronised(daemon):
 def test_a_dependant_starts_once_its_slow_dependency_is_up(circusd):
     daemon = start(circusd, STACK)
     daemon.wait_log(r"^.*\bweb\[\d+\] started", timeout=15)
-    log = daemon.log()
-    # Both of db's processes run, and db is active, before web spawns.
-    assert log.count("db[", 0, log.index("web[")) == 2, log
-    assert log.index("db started") < log.index("web["), log
+    assert_db_up_before_web_spawns(daemon.log())
     with synchronised(daemon) as sub:
         ok(call(daemon, "stop", waiting=True, timeout=30))
         ok(call(daemon, "start", waiting=True, timeout=30))
@@ -125,3 +128,23 @@ def test_add_and_set_refuse_unknown_names_and_cycles(circusd):
     error_mentioning(call(daemon, "set", name="db", options={"depends_on": ["new"]}), 3, "depends_on cycle: ")
     ok(call(daemon, "set", name="new", options={"depends_on": ["db"]}, waiting=True))
     assert call(daemon, "get", name="new", keys=["depends_on"])["options"]["depends_on"] == ["db"]
+
+
+def test_a_dependant_of_a_watcher_that_does_not_come_up_is_not_started(circusd):
+    daemon = start(circusd, WEB_ON_DB + "autostart = false\n")
+    daemon.wait_log(r"web: not started: db, which it depends on, is stopped")
+    assert call(daemon, "status")["statuses"] == {"web": "stopped", "db": "stopped"}
+    ok(call(daemon, "start", name="db", waiting=True))
+    ok(call(daemon, "start", waiting=True))
+    until(lambda: call(daemon, "status", name="web")["status"] == "active", 10, what="web active")
+
+
+def test_watchers_added_by_reloadconfig_start_in_dependency_order(circusd):
+    daemon = start(circusd, """
+        [watcher:other]
+        cmd = %s
+        """ % SLEEPER)
+    daemon.wait_answering()
+    daemon.write_ini(STACK)
+    ok(call(daemon, "reloadconfig", waiting=True, timeout=30))
+    assert_db_up_before_web_spawns(daemon.log())
