@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from circus import options
 from circus.states import ProcessState
 
 logger = logging.getLogger("circus.arbiter")
@@ -58,16 +59,21 @@ def start_order(depends: Mapping[str, Sequence[str]]) -> List[str]:
     return order
 
 
+def names(depends_on) -> List[str]:
+    """A ``depends_on`` value (a list, ``'db, cache'`` from Python code, or None) as a list of names."""
+    return options.lookup("watcher", "depends_on").check(depends_on) or []
+
+
 def dependencies(watcher) -> List[str]:
     """The names in the ``depends_on`` of ``watcher`` (unset: none)."""
-    return list(watcher.depends_on or [])
+    return names(watcher.depends_on)
 
 
 def check_change(watchers: Iterable, name: str, depends_on: Optional[Sequence[str]]) -> None:
     """Raise ``ValueError`` unless watcher ``name`` (new, or one of
     ``watchers``) may depend on ``depends_on``: every name known, no cycle."""
     graph = {w.name: dependencies(w) for w in watchers if w.name.lower() != name.lower()}
-    graph[name] = list(depends_on or [])
+    graph[name] = names(depends_on)
     start_order(graph)
 
 
