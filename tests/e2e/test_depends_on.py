@@ -81,8 +81,9 @@ def test_quit_and_stop_of_all_stop_dependants_before_their_dependencies(circusd)
         ok(call(daemon, "start", waiting=True, timeout=30))
         sub.collect("watcher.web.spawn", timeout=15)
         ok(call(daemon, "quit"))
-        events = sub.collect("watcher.db.stop", timeout=15)
-    assert first(events, "watcher.web.stop") < first(events, "watcher.db.kill", "watcher.db.stop"), events
+        # db's first signal, not its stop event: that one may be lost as circusd closes.
+        events = sub.collect("watcher.db.kill", timeout=15)
+    assert first(events, "watcher.web.stop") < first(events, "watcher.db.kill"), events
     assert daemon.wait(15) == 0
 
 
