@@ -87,11 +87,11 @@ def _runtime_order(watchers: Sequence) -> tuple[list, Dict[str, list]]:
     by_name = {w.name.lower(): w for w in watchers}
     graph = {w.name: [d for d in dependencies(w) if d.lower() in by_name] for w in watchers}
     try:
-        names = start_order(graph)
+        ordered = start_order(graph)
     except ValueError as error:
         logger.error("%s: starting by priority only", error)
         return list(watchers), {w.name: [] for w in watchers}
-    return ([by_name[n.lower()] for n in names],
+    return ([by_name[n.lower()] for n in ordered],
             {n: [by_name[d.lower()] for d in deps] for n, deps in graph.items()})
 
 
@@ -153,7 +153,16 @@ async def start_in_order(watchers: Sequence, start: Callable[[object], Awaitable
             if not graph[watcher.name]:
                 await start_one(watcher)
 
-    await asyncio.gather(independent(), *(after_dependencies(w) for w in order if graph[w.name]))
+    tasks = [asyncio.ensure_future(c) for c in
+             (independent(), *(after_dependencies(w) for w in order if graph[w.name]))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # A start that failed: the dependants waiting for it must not wait forever.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def stop_in_order(watchers: Sequence, stop: Callable[[object], Awaitable]) -> None:

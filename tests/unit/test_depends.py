@@ -89,3 +89,20 @@ def test_check_change_takes_the_new_value_in_place_of_the_old_one():
     check_change(watchers, "new", "web, cache")
     with pytest.raises(ValueError, match="depends_on cycle: "):
         check_change(watchers, "cache", ["web"])
+
+
+def test_a_start_that_fails_leaves_no_dependant_waiting():
+    from circus.depends import start_in_order
+
+    async def start(watcher):
+        if watcher.name == "a":
+            raise RuntimeError("a cannot start")
+
+    async def run():
+        watchers = [Fake("a"), Fake("b"), Fake("c", depends_on=["b"])]
+        with pytest.raises(RuntimeError, match="a cannot start"):
+            async with asyncio.timeout(5):  # not a hang, should it fail
+                await start_in_order(watchers, start, lambda: False)
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    assert asyncio.run(run()) == []
