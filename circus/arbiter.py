@@ -12,6 +12,7 @@ import time
 import zmq.asyncio
 
 from circus import __version__
+from circus import depends
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
 from circus.environment import add_pythonpath_to_sys_path
@@ -67,7 +68,7 @@ class Arbiter:
         endpoint_owner=None,
         max_message_size=DEFAULTS["max_message_size"],
     ):
-        self.watchers = []
+        self.watchers: list[Watcher] = []
         self._watchers_by_name = {}
         self.endpoint = endpoint
         self.pubsub_endpoint = pubsub_endpoint
@@ -126,6 +127,7 @@ class Arbiter:
             self.sockets.add(CircusSocket("circushttpd", host=httpd_host, port=httpd_port))
         for cfg in internal_watchers(settings_of(self), self.plugins):
             self._register(build_watcher(cfg))
+        depends.start_order({w.name: depends.dependencies(w) for w in self.watchers})  # ValueError: unknown name, cycle
 
     # -- construction -------------------------------------------------------
 
@@ -306,17 +308,22 @@ class Arbiter:
                     self._tasks.spawn(watcher.manage_processes(), name="%s: manage" % watcher.name)
 
     async def start_watchers(self):
-        """Start every autostart watcher, highest priority first."""
-        for index, watcher in enumerate(self.iter_watchers()):
-            if self._stopping:
-                return  # a stop arrived while starting: start nothing more
+        """Start every autostart watcher, highest priority first, each after
+        the watchers it depends on are up (see circus.depends)."""
+        started: list[Watcher] = []
+
+        async def start(watcher):
             if not watcher.autostart:
-                continue
-            if index and self.warmup_delay > 0:
+                return
+            if started and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)
                 if self._stopping:
                     return  # the stop arrived during the warmup delay
+            started.append(watcher)
             await watcher.start()
+
+        # A stop arriving meanwhile: start nothing more.
+        await depends.start_in_order(self.iter_watchers(), start, lambda: self._stopping)
 
     async def autostart_watchers_up(self):
         """Wait until every autostart watcher is up; returns a one-line status.
@@ -331,12 +338,9 @@ class Arbiter:
             len(active), len(autostart), self.numprocesses())
 
     async def stop_watchers(self):
-        """Stop every watcher, lowest priority first; equal priorities together."""
-        groups: dict[int, list[Watcher]] = {}
-        for watcher in self.watchers:
-            groups.setdefault(watcher.priority, []).append(watcher)
-        for priority in sorted(groups):
-            await asyncio.gather(*(w.stop() for w in groups[priority]))
+        """Stop every watcher, lowest priority first (equal priorities together),
+        dependants before the watchers they depend on."""
+        await depends.stop_in_order(self.iter_watchers(), lambda watcher: watcher.stop())
 
     def stop(self):
         """Stop every watcher, close everything, end :meth:`start`; callable from anywhere.
@@ -473,9 +477,12 @@ class Arbiter:
         return watcher
 
     def new_watcher(self, name, cmd, **options):
-        """A watcher built from ``add`` options, not registered; AlreadyExist if ``name`` is taken."""
+        """A watcher built from ``add`` options, not registered; AlreadyExist if
+        ``name`` is taken, ValueError if its ``depends_on`` names an unknown
+        watcher or makes a cycle."""
         if name.lower() in self._watchers_by_name:
             raise AlreadyExist("watcher %r already exists" % name)
+        depends.check_change(self.watchers, name, options.get("depends_on"))
         return build_watcher(dict(options, name=name, cmd=cmd))
 
     def add(self, watcher, start=False):

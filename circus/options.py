@@ -308,6 +308,21 @@ def _json_hooks(value):
     return {_text(name): _hook(hook) for name, hook in value.items()}
 
 
+def _watcher_names(value):
+    """``'db, cache'`` (or a JSON list of names) as a list of watcher names."""
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        names = [item.strip() for item in value]
+    else:
+        raise ValueError("expected watcher names separated by commas, got %r" % (value,))
+    if names == [""]:
+        return []
+    if not all(names):
+        raise ValueError("an empty watcher name in %r" % (value,))
+    return names
+
+
 def _json_port(value):
     return _port(_json_int(value))
 
@@ -381,6 +396,9 @@ _watcher("stop_signal", to_signum, _json_signal, 15, "Signal that stops a proces
 _watcher("stop_children", *_bool, False, "Also send stop_signal to the children of each process.", Live.NONE)
 _watcher("max_retry", _retries, _json_retries, 5, "Failed starts in a row (see min_uptime) after which the watcher is stopped (-1: never).", Live.NONE)
 _watcher("min_uptime", _non_negative_float, _json_non_negative_float, 1.0, "Seconds a process must live to count as started; an earlier exit (except by SIGKILL) or a fork/exec error is a failed start.", Live.NONE)
+_watcher("respawn_delay", _non_negative_float, _json_non_negative_float, 0.0, "Seconds a slot waits before its respawn after a process died young (before min_uptime), doubling per young death in a row up to respawn_delay_max (0: the built-in crash-loop delays).", Live.NONE)
+_watcher("respawn_delay_max", _non_negative_float, _json_non_negative_float, 60.0, "Longest respawn wait of the respawn_delay backoff, in seconds (never below respawn_delay).", Live.NONE)
+_watcher("depends_on", _watcher_names, _optional(_watcher_names), None, "Watchers (comma-separated) that must be up before this one starts; it stops before them. Unknown names and cycles are errors.", Live.NONE)
 _watcher("retry_in", _non_negative_float, _optional(_json_non_negative_float), None, "Accepted for compatibility; the flapping plugin reads flapping.retry_in.", Live.NONE)
 _watcher("graceful_timeout", _non_negative_float, _json_non_negative_float, 30.0, "Seconds between stop_signal and SIGKILL.", Live.NONE)
 _watcher("priority", to_int, _json_int, 0, "Watchers with a higher priority start first.", Live.READONLY)

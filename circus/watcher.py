@@ -71,7 +71,7 @@ class Watcher(WatcherOptions):
         self.hooks = self._hooks.functions
         for hook_name, spec in (hooks or {}).items():
             self._hooks.set(hook_name, spec)
-        self._starts = StartFailures(name)
+        self._starts = StartFailures(name, lambda: (self.respawn_delay, self.respawn_delay_max))
         self._respawns = {}  # wid -> the task that will respawn that slot
         self._on_demand = OnDemand(self)
         self._variables_cache = None

@@ -106,6 +106,9 @@ class OptionValues:
     check_flapping: bool
     hook_timeout: float
     listen_fds: bool
+    respawn_delay: float
+    respawn_delay_max: float
+    depends_on: list[str] | None
 
 
 class WatcherOptions(OptionValues):

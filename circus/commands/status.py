@@ -25,7 +25,9 @@ class Status(OptionalNameCommand):
 
     ``name`` is optional. With it the reply's ``status`` is the watcher's
     state (it replaces ``"ok"``); without it the reply has ``statuses``,
-    ``{watcher name: state}`` for every watcher.
+    ``{watcher name: state}`` for every watcher. A watcher with
+    ``respawn_delay`` set also has ``respawn_backoff``: the longest wait,
+    in seconds, of its slots' latest respawns (0 when none backs off).
 
     Command line
     ------------
@@ -42,7 +44,10 @@ class Status(OptionalNameCommand):
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         if props.get("name"):
-            return {"status": find_watcher(arbiter, props["name"]).status()}
+            from circus.crashloop import status_details
+
+            watcher = find_watcher(arbiter, props["name"])
+            return {"status": watcher.status(), **status_details(watcher)}
         return {"statuses": arbiter.statuses()}
 
     def console_msg(self, reply: dict) -> str:
