@@ -17,6 +17,7 @@ from circus.childwatch import ChildWatcher, become_subreaper
 from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
 from circus.helper_watchers import internal_watchers, settings_of
+from circus.observability import serve_arbiter
 from circus.orphans import Orphans
 from circus.pidfile import Pidfile
 from circus.publisher import EventPublisher
@@ -65,6 +66,7 @@ class Arbiter:
         umask=None,
         endpoint_owner=None,
         max_message_size=DEFAULTS["max_message_size"],
+        metrics_endpoint=None,
     ):
         self.watchers = []
         self._watchers_by_name = {}
@@ -96,6 +98,8 @@ class Arbiter:
         self.umask = umask
         self.endpoint_owner = endpoint_owner
         self.max_message_size = max_message_size
+        self.metrics_endpoint = metrics_endpoint
+        self._metrics = None
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
         self.fqdn = "%s@%s" % (fqdn_prefix, fqdn) if fqdn_prefix else fqdn
@@ -280,6 +284,7 @@ class Arbiter:
             self.ctrl = Controller(self, self.endpoint, self.context, endpoint_owner=self.endpoint_owner,
                                    max_message_size=self.max_message_size)
             await self.ctrl.start()
+        self._metrics = serve_arbiter(self, self.metrics_endpoint)
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
         await self.start_watchers()
@@ -399,6 +404,9 @@ class Arbiter:
             self._events.close()
             self._events = None
         self.sockets.close_all()
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
         if self.child_watcher is not None:
             if self.child_watcher.reaps_all_children:
                 self._signals.remove()

@@ -352,7 +352,7 @@ class Watcher(WatcherOptions):
 
     def _respawn_later(self, wid):
         """Respawn slot ``wid`` (reserved, not free) at once or after its delay."""
-        delay = self._starts.delay(wid)
+        delay = self._starts.respawning(wid)
         self._respawns[wid] = self._tasks.spawn(self._respawn(wid, delay), name="%s: respawn %d" % (self.name, wid))
 
     async def _respawn(self, wid, delay):
