@@ -94,11 +94,12 @@ def command_parser(command: Command) -> argparse.ArgumentParser:
     )
     _add_global_options(parser, suppress=True)
     for flag in command.options:
+        names = ["--" + flag.name] + (["-" + flag.short] if flag.short else [])
         if flag.kind is bool:
-            parser.add_argument("--" + flag.name, action="store_true", help=flag.help)
+            parser.add_argument(*names, action="store_true", help=flag.help)
         else:
             parser.add_argument(
-                "--" + flag.name,
+                *names,
                 type=flag.kind,
                 default=flag.default,
                 choices=flag.choices,
@@ -203,6 +204,8 @@ def run(command: Command, args: Sequence[str], flags: dict[str, Any], options: M
     try:
         if command.name == "listen":
             return listen(command.message(*args)["properties"]["topics"], options)
+        if command.name == "logs" and flags.get("follow"):
+            return command.follow(args, flags, options, lambda msg: call(options, msg))
         msg = command.message(*args, **flags)
         reply = call(options, msg)
     except ArgumentError as error:

@@ -77,7 +77,7 @@ class Watcher(WatcherOptions):
         self._free_wids = []
         self._top_wid = 0
         self._variables_cache = None
-        self._output = WatcherOutput(name, stdout_stream, stderr_stream)
+        self._output = WatcherOutput(name, stdout_stream, stderr_stream, watcher=self)
         self._check()
 
     stdout_stream = property(lambda self: self._output.streams["stdout"])
