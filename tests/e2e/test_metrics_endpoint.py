@@ -146,6 +146,20 @@ def test_a_bad_metrics_endpoint_is_refused_at_load_naming_the_key(circusd, worke
     assert rc != 0 and "metrics_endpoint" in out + err and "host:port" in out + err, (rc, out, err)
 
 
+def test_a_metrics_endpoint_already_taken_stops_circusd_at_start_naming_it(circusd, workers):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = "127.0.0.1:%d" % taken.getsockname()[1]
+        daemon = circusd()
+        daemon.write_ini(web_ini(workers), circus={"metrics_endpoint": address})
+        rc, out, err = daemon.run()
+    assert rc == 1 and "cannot bind the metrics endpoint %s" % address in out + err, (rc, out, err)
+    assert not workers.reports("web")
+
+
 def test_circusd_stats_metrics_serves_what_circusd_reports(circusd, workers, tmp_path):
     daemon = circusd()
     daemon.write_ini(web_ini(workers))
