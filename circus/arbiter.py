@@ -100,6 +100,7 @@ class Arbiter:
         self.max_message_size = max_message_size
         self.metrics_endpoint = metrics_endpoint
         self._metrics = None
+        self.init_mode = False  # circusd is a container's init (circus.pid1)
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
         self.fqdn = "%s@%s" % (fqdn_prefix, fqdn) if fqdn_prefix else fqdn
@@ -389,7 +390,7 @@ class Arbiter:
             self._check_task.cancel()
         await self.stop_watchers()
         if self.child_watcher is not None and self.child_watcher.reaps_all_children:
-            await self._orphans.stop(self.watchers)
+            await self._orphans.stop(self.watchers, everyone=self.init_mode)
         await self._tasks.cancel_all()
         if self.ctrl is not None:
             self.ctrl.stop()
