@@ -72,9 +72,12 @@ class LogRing:
             line = Line(now, pid, stream, text, len(text.encode("utf-8", "replace")) + 1)
             self._lines.append(line)
             self._bytes += line.cost
+        self._trim(size)
+        self._publish(pid, stream, now, texts)
+
+    def _trim(self, size: int) -> None:
         while self._bytes > size:
             self._bytes -= self._lines.popleft().cost
-        self._publish(pid, stream, now, texts)
 
     def _publish(self, pid: int, stream: str, now: float, texts: list[str]) -> None:
         arbiter = self.watcher.arbiter
@@ -95,6 +98,7 @@ class LogRing:
 
     def lines(self, count: Optional[int] = None, stream: Optional[str] = None) -> list[dict[str, Any]]:
         """The last ``count`` lines (all by default) of ``stream`` (both by default), oldest first."""
+        self._trim(self.size)  # log_buffer_size may have been lowered by a set since the last line
         kept = [line for line in self._lines if stream is None or line.stream == stream]
         if count is not None:
             kept = kept[-count:] if count else []

@@ -116,6 +116,9 @@ def test_circusctl_logs_prints_the_lines_workers_wrote_prefixed_with_watcher_pid
     assert abs(line["time"] - time.time()) < 60
     rc, out, err = ctl(daemon, "logs", "nosuch")
     assert rc == 3 and "nosuch" in err
+    ok(call(daemon, "set", name="other", options={"log_buffer_size": 0}, waiting=True))
+    assert texts(daemon, "other") == [] and len(texts(daemon, "talker")) == 6
+    assert ok(call(daemon, "get", name="other", keys=["log_buffer_size"]))["options"] == {"log_buffer_size": 0}
 
 
 def read_lines(proc, count, timeout):

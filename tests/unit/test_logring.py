@@ -69,6 +69,9 @@ def test_filters_and_size_zero():
     assert texts(r, stream="stdout") == ["a", "b"]
     assert texts(r, count=2) == ["b", "oops"]
     assert texts(r, count=0) == []
+    watcher.log_buffer_size = 5  # a set lowers it: the next read keeps what fits
+    assert texts(r) == ["oops"] and r.bytes == 5
     watcher.log_buffer_size = 0
+    assert texts(r) == [] and r.bytes == 0
     r.feed(chunk(b"c\n"))
     assert texts(r) == [] and r.bytes == 0
