@@ -140,6 +140,7 @@ class ObservabilityServer:
         )
         self._server = tornado.httpserver.HTTPServer(app)
         self._sockets: list = []
+        self._closing: Optional[asyncio.Future] = None
 
     def start(self) -> None:
         """Bind and serve; OSError naming the address if it cannot bind. ``port`` is then the bound one."""
@@ -156,7 +157,8 @@ class ObservabilityServer:
         """Close the listening sockets now, the open connections soon after."""
         self._server.stop()
         self._sockets = []
-        asyncio.ensure_future(self._server.close_all_connections())
+        # Kept: a task nobody references may be collected before it ran.
+        self._closing = asyncio.ensure_future(self._server.close_all_connections())
 
 
 def _url_host(host: str) -> str:
