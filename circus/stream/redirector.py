@@ -153,8 +153,7 @@ class Redirector:
                 return
 
     def _emit(self, name, entry):
-        if self.tap is not None:
-            self.tap(entry)
+        self._tap(entry)
         writer = self._writers.get(name)
         if writer is not None:
             writer.put(entry)
@@ -180,5 +179,12 @@ class Redirector:
         pid, name, pipe = self._pipes.pop(fd)
         self.loop.remove_reader(fd)
         pipe.close()
-        if self.tap is not None:
-            self.tap({"data": b"", "pid": pid, "name": name})
+        self._tap({"data": b"", "pid": pid, "name": name})
+
+    def _tap(self, entry):
+        if self.tap is None:
+            return
+        try:
+            self.tap(entry)
+        except Exception:  # the streams must get the output whatever the tap does
+            logger.exception("the output tap failed on output of %d", entry["pid"])
