@@ -18,6 +18,7 @@ from circus.childwatch import ChildWatcher, become_subreaper
 from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
 from circus.helper_watchers import internal_watchers, settings_of
+from circus.observability import serve_arbiter
 from circus.orphans import Orphans
 from circus.pidfile import Pidfile
 from circus.publisher import EventPublisher
@@ -67,6 +68,7 @@ class Arbiter:
         umask=None,
         endpoint_owner=None,
         max_message_size=DEFAULTS["max_message_size"],
+        metrics_endpoint=None,
     ):
         self.watchers: list[Watcher] = []
         self._watchers_by_name = {}
@@ -98,6 +100,9 @@ class Arbiter:
         self.umask = umask
         self.endpoint_owner = endpoint_owner
         self.max_message_size = max_message_size
+        self.metrics_endpoint = metrics_endpoint
+        self._metrics = None
+        self.init_mode = False  # circusd is a container's init (circus.pid1)
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
         self.fqdn = "%s@%s" % (fqdn_prefix, fqdn) if fqdn_prefix else fqdn
@@ -286,6 +291,7 @@ class Arbiter:
             self.ctrl = Controller(self, self.endpoint, self.context, endpoint_owner=self.endpoint_owner,
                                    max_message_size=self.max_message_size)
             await self.ctrl.start()
+        self._metrics = serve_arbiter(self, self.metrics_endpoint)
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
         self.supervisor.start_watchdog(self._tasks)
@@ -406,7 +412,7 @@ class Arbiter:
             self._check_task.cancel()
         await self.stop_watchers()
         if self.child_watcher is not None and self.child_watcher.reaps_all_children:
-            await self._orphans.stop(self.watchers)
+            await self._orphans.stop(self.watchers, everyone=self.init_mode)
         self.supervisor.stop_watchdog()
         await self._tasks.cancel_all()
         if self.ctrl is not None:
@@ -422,6 +428,9 @@ class Arbiter:
             self._events.close()
             self._events = None
         self.sockets.close_all()
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
         if self.child_watcher is not None:
             if self.child_watcher.reaps_all_children:
                 self._signals.remove()

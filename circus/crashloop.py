@@ -81,6 +81,9 @@ class StartFailures:
         self.backoff = backoff  # () -> the watcher's (respawn_delay, respawn_delay_max)
         self.in_a_row = 0  # across the watcher (see max_retry)
         self._slots = {}  # wid -> failed starts in a row of that slot
+        # Since the watcher was built, never reset (circus_watcher_*_total):
+        self.failures = 0  # failed starts
+        self.restarts = 0  # respawns of slots whose process ended unasked, or failed to spawn
 
     def reset(self):
         """The watcher starts: every count starts over."""
@@ -95,6 +98,7 @@ class StartFailures:
     def count(self, wid, reason, max_retry):
         """Count one failed start of slot ``wid``; True when ``max_retry`` says give up."""
         self.in_a_row += 1
+        self.failures += 1
         failures = self._slots[wid] = self._slots.get(wid, 0) + 1
         if self.gave_up(max_retry):
             logger.error("%s: %d starts in a row failed (%s); stopping", self.owner, self.in_a_row, reason)
@@ -109,6 +113,11 @@ class StartFailures:
     def gave_up(self, max_retry):
         """True once ``max_retry`` (-1: never) failed starts in a row happened."""
         return 0 <= max_retry <= self.in_a_row
+
+    def respawning(self, wid):
+        """Count one respawn of slot ``wid``; how long it waits first (see :meth:`delay`)."""
+        self.restarts += 1
+        return self.delay(wid)
 
     def delay(self, wid):
         """How long slot ``wid`` waits before its next respawn (0: at once)."""

@@ -22,6 +22,7 @@ from circus.convert import (
     to_float,
     to_gid,
     to_int,
+    to_listen_address,
     to_signum,
     to_uid,
     to_umask,
@@ -98,6 +99,12 @@ _non_negative_int = _in_range(to_int, 0, words="must be 0 or more")
 _retries = _in_range(to_int, -1, words="must be -1 (forever) or more")
 _non_negative_float = _in_range(to_float, 0, words="must be 0 or more")
 _port = _in_range(to_int, 0, 65535, words="port must be between 0 and 65535")
+
+
+def _listen_address(value):
+    """A ``host:port`` to listen on, kept as the text given."""
+    to_listen_address(value)
+    return _text(value).strip()
 
 
 def _user_name(value):
@@ -370,6 +377,7 @@ _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://h
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
 _circus("max_message_size", _non_negative_int, _json_non_negative_int, 1048576, "Largest request body circusd parses, in bytes; a larger one gets an error reply (0: no limit).")
 _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: prefix@fqdn.")
+_circus("metrics_endpoint", _listen_address, _optional(_listen_address), None, "host:port where circusd serves /metrics (Prometheus), /healthz and /readyz over HTTP; unset: off.")
 _circus("stream_backend", _text, _str, "thread", "Accepted for compatibility and ignored: streams always run in a writer thread.", Live.NONE)
 
 
@@ -421,6 +429,7 @@ _watcher("env", _env_from_ini, _optional(_json_env), None, "Environment of the p
 _watcher("stdout_stream", _family_only("stdout_stream."), _optional(_json_stream), None, "Where the processes' stdout goes (see stdout_stream.*).", Live.NONE)
 _watcher("stderr_stream", _family_only("stderr_stream."), _optional(_json_stream), None, "Where the processes' stderr goes (see stderr_stream.*).", Live.NONE)
 _watcher("hooks", _family_only("hooks."), _optional(_json_hooks), None, "Hooks called around start, spawn, stop, signal and reap (see hooks.*).", Live.NONE, cli=_pairs(":"))
+_watcher("log_buffer_size", _non_negative_int, _json_non_negative_int, 65536, "Bytes of the latest output lines (of the streams circusd reads) kept in memory for `logs` and followed as log.* events; 0: none.", Live.NONE)
 _watcher("hook_timeout", _non_negative_float, _json_non_negative_float, 30.0, "Seconds a hook may run before it counts as failed (0: no limit).", Live.NONE)
 _watcher("rlimit_", _rlimit, _json_rlimit, None, "rlimit_NAME: setrlimit(RLIMIT_NAME, value) in each process; empty = unlimited.", Live.RELOAD, prefix=True)
 _watcher("stdout_stream.", _text, _scalar, None, "stdout_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)

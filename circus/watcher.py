@@ -75,7 +75,7 @@ class Watcher(WatcherOptions):
         self._respawns = {}  # wid -> the task that will respawn that slot
         self._on_demand = OnDemand(self)
         self._variables_cache = None
-        self._output = WatcherOutput(name, stdout_stream, stderr_stream)
+        self._output = WatcherOutput(name, stdout_stream, stderr_stream, watcher=self)
         self._check()
 
     stdout_stream = property(lambda self: self._output.streams["stdout"])
@@ -278,7 +278,7 @@ class Watcher(WatcherOptions):
 
     def _respawn_later(self, wid):
         """Respawn slot ``wid`` (reserved, not free) at once or after its delay."""
-        delay = self._starts.delay(wid)
+        delay = self._starts.respawning(wid)
         self._respawns[wid] = self._tasks.spawn(self._respawn(wid, delay), name="%s: respawn %d" % (self.name, wid))
 
     async def _respawn(self, wid, delay):

@@ -109,6 +109,7 @@ class OptionValues:
     respawn_delay: float
     respawn_delay_max: float
     depends_on: list[str] | None
+    log_buffer_size: int
 
 
 class WatcherOptions(OptionValues):

@@ -72,6 +72,7 @@ class Flag(NamedTuple):
     default: Any = None
     choices: Optional[Tuple[str, ...]] = None
     metavar: Optional[str] = None
+    short: Optional[str] = None  # a one-letter alias: ``-n`` for ``--lines``
 
 
 def _is_builtin(cls) -> bool:
