@@ -222,7 +222,7 @@ def test_sighup_reload_is_bracketed_by_reloading_and_ready(circusd, workers, sup
     ready = supervisor.wait_for("READY", "1", after=reloading + 1)
     # READY=1 comes once the reload is applied.
     assert len(daemon.pids("web")) == 3
-    assert supervisor.messages[ready]["STATUS"].startswith("1 of 1 autostart watchers active")
+    assert supervisor.messages[ready]["STATUS"].startswith("1 of 1 autostart watchers up")
     assert daemon.terminate() == 0
 
 
