@@ -260,7 +260,7 @@ async def test_set_stdout_stream_filename_moves_the_output_of_a_running_watcher(
 @async_test
 async def test_set_stdout_stream_class_on_a_watcher_without_a_stream_starts_piping(tmp_path, tracker):
     out = tmp_path / "out.log"
-    spec = watcher("w", TICKER)
+    spec = watcher("w", TICKER, log_buffer_size=0)  # no ring: the worker inherits circusd's stdout
     async with running_arbiter(tmp_path, [spec]) as arbiter:
         w = arbiter.get_watcher("w")
         async with client_of(arbiter, timeout=5) as client:
