@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from helpers import call, ok, python, repo_env, until
+from helpers import call, ok, pid_alive, python, repo_env, until
 
 TALKER = python("""
 import sys, time
@@ -226,3 +226,19 @@ def test_nothing_a_worker_without_streams_wrote_just_before_exiting_is_lost(circ
     until(lambda: "".join(line + "\n" for line in expected) in daemon.stdout(), timeout=10,
           what="every stdout line on circusd's stdout")
     assert "no newline at the end" in daemon.stderr()
+
+
+def test_in_daemon_mode_the_ring_still_gets_the_output_of_a_watcher_without_streams(circusd, tmp_path):
+    pidfile = tmp_path / "circusd.pid"
+    daemon = circusd()
+    daemon.write_ini("[watcher:talker]\ncmd = %s\n" % TALKER)
+    assert daemon.start("--daemon", "--pidfile", pidfile).wait(10) == 0, daemon.log()
+    daemon_pid = int(until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="pidfile written"))
+    daemon.tracker.add_root(daemon_pid)
+    try:
+        until(lambda: "oops" in texts(daemon, "talker"), timeout=15, what="the worker's lines in the ring")
+        assert texts(daemon, "talker", stream="stdout") == ["hello %d" % i for i in range(1, 6)]
+        assert "hello" not in daemon.log()  # circusd's stdout and stderr are /dev/null
+    finally:
+        os.kill(daemon_pid, signal.SIGTERM)
+        until(lambda: not pid_alive(daemon_pid), what="daemon exit")
