@@ -1,6 +1,8 @@
 """Where the tree is, and the environment a child interpreter needs to import it."""
 
 import os
+import shlex
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -11,4 +13,20 @@ def repo_env(extra=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.update(extra or {})
+    return env
+
+
+def circusctl_on_path(directory, extra=None):
+    """``repo_env(extra)`` whose PATH finds a ``circusctl`` of this tree, written into ``directory``.
+
+    For shells and scripts that run ``circusctl`` by name. CIRCUSCTL_ENDPOINT
+    is left out, so that only the endpoints given on the command line count.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "circusctl"
+    script.write_text("#!/bin/sh\nexec %s -m circus.circusctl \"$@\"\n" % shlex.quote(sys.executable))
+    script.chmod(0o755)
+    env = repo_env(dict({"PATH": "%s%s%s" % (directory, os.pathsep, os.environ["PATH"])}, **(extra or {})))
+    env.pop("CIRCUSCTL_ENDPOINT", None)
     return env
