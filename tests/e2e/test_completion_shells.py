@@ -3,13 +3,12 @@ shell, completes commands, watcher names from a running circusd, and the
 option names of set/get."""
 
 import shlex
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from helpers import circusctl_on_path, repo_env, start
+from helpers import circusctl_on_path, repo_env, start, system_tool
 
 INI = """
 [watcher:web]
@@ -42,11 +41,6 @@ def script_file(tmp_path, shell):
     return path
 
 
-def need(shell):
-    if shutil.which(shell) is None:
-        pytest.skip("%s is not installed (.ci/run installs it with apt-get)" % shell)
-
-
 def run(argv, env):
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -69,7 +63,7 @@ def bash_complete(tmp_path, env, line):
 
 
 def test_bash_completes_commands_watcher_names_and_set_keys(daemon, tmp_path, shell_env):
-    need("bash")
+    system_tool("bash")
     e = "--endpoint %s" % daemon.endpoint
     assert bash_complete(tmp_path, shell_env, "circusctl re") == ["reload", "reloadconfig", "restart"]
     assert bash_complete(tmp_path, shell_env, "circusctl %s stop " % e) == ["web", "worker"]
@@ -79,7 +73,7 @@ def test_bash_completes_commands_watcher_names_and_set_keys(daemon, tmp_path, sh
 
 
 def test_bash_completes_no_watcher_name_when_circusd_does_not_answer(tmp_path, shell_env):
-    need("bash")
+    system_tool("bash")
     endpoint = "ipc://%s" % (tmp_path / "nobody.sock")
     assert bash_complete(tmp_path, shell_env, "circusctl --endpoint %s stop " % endpoint) == []
 
@@ -109,7 +103,7 @@ def zsh_complete(tmp_path, env, words):
 
 
 def test_zsh_completes_commands_watcher_names_and_get_keys(daemon, tmp_path, shell_env):
-    need("zsh")
+    system_tool("zsh")
     e = ["--endpoint", daemon.endpoint]
     assert zsh_complete(tmp_path, shell_env, ["st"]) == ["start", "stats", "status", "stop"]
     assert zsh_complete(tmp_path, shell_env, [*e, "stop", ""]) == ["web", "worker"]
@@ -126,7 +120,7 @@ def fish_complete(tmp_path, env, line):
 
 
 def test_fish_completes_commands_watcher_names_and_set_keys(daemon, tmp_path, shell_env):
-    need("fish")
+    system_tool("fish")
     e = "--endpoint %s" % daemon.endpoint
     assert fish_complete(tmp_path, shell_env, "circusctl numw") == ["numwatchers"]
     assert fish_complete(tmp_path, shell_env, "circusctl %s stop " % e) == ["web", "worker"]

@@ -5,17 +5,14 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, system_tool
 
 # What a source distribution holds: enough for setup.py to build and install.
 SOURCES = ("setup.py", "README.rst", "MANIFEST.in", "circus", "docs/man")
 
 
 def test_pip_install_puts_the_man_pages_under_share_man(tmp_path):
-    if shutil.which("man") is None:
-        pytest.skip("man is not installed (.ci/run installs man-db with apt-get)")
+    man = system_tool("man")
     tree = tmp_path / "src"
     for name in SOURCES:
         source = REPO_ROOT / name
@@ -32,5 +29,5 @@ def test_pip_install_puts_the_man_pages_under_share_man(tmp_path):
     assert sorted(p.name for p in share.glob("man*/*")) == ["circus.ini.5", "circusctl.1", "circusd.1"]
     env = dict(os.environ, MANPATH=str(share), MANPAGER="cat", PAGER="cat", MANWIDTH="80", LC_ALL="C.UTF-8")
     for page, title in (("circusd", "CIRCUSD(1)"), ("circusctl", "CIRCUSCTL(1)"), ("5 circus.ini", "CIRCUS.INI(5)")):
-        shown = subprocess.run(["man", *page.split()], capture_output=True, text=True, env=env, timeout=60)
+        shown = subprocess.run([man, *page.split()], capture_output=True, text=True, env=env, timeout=60)
         assert shown.returncode == 0 and shown.stdout.startswith(title), shown.stderr

@@ -2,6 +2,7 @@
 
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,3 +31,17 @@ def circusctl_on_path(directory, extra=None):
     env = repo_env(dict({"PATH": "%s%s%s" % (directory, os.pathsep, os.environ["PATH"])}, **(extra or {})))
     env.pop("CIRCUSCTL_ENDPOINT", None)
     return env
+
+
+def system_tool(name):
+    """The path of program ``name`` (PATH, then /usr/sbin and /sbin); skip the test without it.
+
+    .ci/run installs the tools the tests drive (groff, man, zsh, fish, nginx,
+    logrotate) with apt-get when it can.
+    """
+    import pytest
+
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found is None:
+        pytest.skip("%s is not installed (.ci/run installs it with apt-get)" % name)
+    return found

@@ -2,7 +2,6 @@
 parsers, the command registry and the option table, and they render cleanly."""
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from circus import manpages, options
 from circus.commands import get_commands
 from circus.option_text import key_text
+from helpers import system_tool
 
 MAN = Path(__file__).resolve().parents[2] / "docs" / "man"
 
@@ -49,15 +49,14 @@ def test_text_that_looks_like_roff_is_escaped():
 
 
 def _groff_warnings(path):
-    done = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(path)],
+    done = subprocess.run([system_tool("groff"), "-man", "-Tutf8", "-ww", "-z", str(path)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     return done.returncode, done.stderr
 
 
 @pytest.fixture
 def groff():
-    if shutil.which("groff") is None:
-        pytest.skip("groff is not installed (.ci/run installs it with apt-get)")
+    return system_tool("groff")
 
 
 @pytest.mark.parametrize("filename", sorted(manpages.PAGES))
@@ -73,10 +72,9 @@ def test_groff_does_report_a_broken_page(groff, tmp_path):
 
 @pytest.mark.parametrize("filename", sorted(manpages.PAGES))
 def test_man_l_shows_the_page_without_a_warning(filename):
-    if shutil.which("man") is None:
-        pytest.skip("man is not installed (.ci/run installs man-db with apt-get)")
+    man = system_tool("man")
     env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="80", LC_ALL="C.UTF-8")
-    done = subprocess.run(["man", "--warnings", "-l", str(MAN / filename)],
+    done = subprocess.run([man, "--warnings", "-l", str(MAN / filename)],
                           capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.startswith(filename.rsplit(".", 1)[0].upper())
