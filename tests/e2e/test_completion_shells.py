@@ -81,33 +81,37 @@ def test_bash_completes_no_watcher_name_when_circusd_does_not_answer(tmp_path, s
 # -- zsh -----------------------------------------------------------------------
 
 
-def zsh_complete(tmp_path, env, words):
-    """What the zsh function hands to compadd for ``words`` (the last one partial).
+# Drives an interactive zsh in a pseudo-terminal (zsh/zpty): the line is
+# typed and TAB pressed, so zle runs the completion system, which must find
+# _circusctl through compdef. compadd is wrapped to print what the function
+# offers. The markers are split in the typed text so that its echo never
+# matches the patterns zpty -r waits for (the subprocess timeout is the deadline).
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PS1='>'; autoload -U compinit; compinit -u -D; source $1; print -r -- reg''istered:\${_comps[circusctl]}"
+zpty -r z out '*registered:_circusctl*'
+zpty -w z 'compadd() { builtin compadd -O __hits "$@"; print -rl -- "" "HI""TS:${(j: :)__hits}:END"; builtin compadd "$@"; }'
+zpty -w -n z "$2"$'\t'
+zpty -r z out '*HITS:*:END*'
+print -r -- "${${out##*HITS:}%%:END*}"
+zpty -d z
+"""
 
-    zsh runs completion widgets only in an interactive line editor; here the
-    script is loaded after a real compinit (which must register it with
-    compdef) and its function is called with ``words``/``CURRENT`` set as the
-    editor sets them, ``compadd`` capturing the candidates.
-    """
-    code = "\n".join([
-        "autoload -U compinit && compinit -u -D",
-        "source %s" % shlex.quote(str(script_file(tmp_path, "zsh"))),
-        'print -r -- "registered: ${_comps[circusctl]}"',
-        'compadd() { [[ $1 == -a ]] && print -rl -- "${(@P)2}"; }',
-        "words=(circusctl %s); CURRENT=${#words}" % " ".join(shlex.quote(w) for w in words),
-        "_circusctl",
-    ])  # fmt: skip
-    out = run(["zsh", "-f", "-c", code], env)
-    assert out[:2] == ["registered:", "_circusctl"]
-    return out[2:]
+
+def zsh_complete(tmp_path, env, line):
+    """What zsh offers at the end of ``line`` when TAB is pressed, the script loaded after compinit."""
+    driver = tmp_path / "drive.zsh"
+    driver.write_text(ZSH_DRIVER)
+    return run(["zsh", "-f", str(driver), str(script_file(tmp_path, "zsh")), line], env)
 
 
 def test_zsh_completes_commands_watcher_names_and_get_keys(daemon, tmp_path, shell_env):
     system_tool("zsh")
-    e = ["--endpoint", daemon.endpoint]
-    assert zsh_complete(tmp_path, shell_env, ["st"]) == ["start", "stats", "status", "stop"]
-    assert zsh_complete(tmp_path, shell_env, [*e, "stop", ""]) == ["web", "worker"]
-    assert zsh_complete(tmp_path, shell_env, [*e, "get", "web", "graceful_t"]) == ["graceful_timeout"]
+    e = "--endpoint %s" % daemon.endpoint
+    assert zsh_complete(tmp_path, shell_env, "circusctl st") == ["start", "stats", "status", "stop"]
+    assert zsh_complete(tmp_path, shell_env, "circusctl %s stop " % e) == ["web", "worker"]
+    assert zsh_complete(tmp_path, shell_env, "circusctl %s get web graceful_t" % e) == ["graceful_timeout"]
 
 
 # -- fish ----------------------------------------------------------------------
