@@ -16,6 +16,7 @@ from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
 from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
+from circus.health import NotifyRouter
 from circus.helper_watchers import internal_watchers, settings_of
 from circus.orphans import Orphans
 from circus.pidfile import Pidfile
@@ -116,6 +117,7 @@ class Arbiter:
         self._signals = SignalRouter(self, self._tasks)
         self._owns_context = False
         self._orphans = Orphans()
+        self.notify = NotifyRouter(self)  # the workers' NOTIFY_SOCKET (circus.health)
         for watcher in watchers:
             self._register(watcher)
         if httpd:
@@ -399,6 +401,7 @@ class Arbiter:
             self._events.close()
             self._events = None
         self.sockets.close_all()
+        self.notify.close()
         if self.child_watcher is not None:
             if self.child_watcher.reaps_all_children:
                 self._signals.remove()

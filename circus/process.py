@@ -131,6 +131,7 @@ class Process:
         self.stdin_fd = stdin_fd
         self.variables = variables or {}
         self.state = ProcessState.RUNNING
+        self.ready = True  # really up (see circus.health): a watcher with readiness sets it later
         self.exit_code = None
         self.started = None
         self.stopped_at = None

@@ -28,7 +28,9 @@ from circus.convert import signal_name
 from circus.crashloop import StartFailures, describe_exit, failed_start_reason
 from circus.exc import ConflictError
 from circus.handover import handing_over
+from circus.health import Health
 from circus.hooks import HookTable
+from circus.rolling import applies as rolls, rolling_reload
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
 from circus.stream.output import WatcherOutput
 from circus.tasks import TaskSet
@@ -70,6 +72,7 @@ class Watcher(WatcherOptions):
         for hook_name, spec in (hooks or {}).items():
             self._hooks.set(hook_name, spec)
         self._starts = StartFailures(name)
+        self._health = Health(self)  # readiness and watchdog (circus.health)
         self._respawns = {}  # wid -> the task that will respawn that slot
         self._uptime_timers = {}
         self._on_demand_fds = []
@@ -213,7 +216,7 @@ class Watcher(WatcherOptions):
     def _started_well(self, process):
         """``process`` outlived min_uptime: its slot and the watcher start over."""
         self._uptime_timers.pop(process.pid, None)
-        if process.state is ProcessState.RUNNING:
+        if process.state is ProcessState.RUNNING and process.ready:
             self._starts.started_well(process.wid)
 
     # -- the manual's spawn and reap methods ----------------------------------
@@ -234,6 +237,7 @@ class Watcher(WatcherOptions):
         self._output.add_process(process)
         logger.info("%s[%d] started (wid %d)", self.name, process.pid, process.wid)
         self.notify_event("spawn", {"process_pid": process.pid, "time": process.started})
+        self._health.track(process)
         self._uptime_timers[process.pid] = asyncio.get_running_loop().call_later(
             self.min_uptime, self._started_well, process
         )
@@ -287,7 +291,8 @@ class Watcher(WatcherOptions):
             self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
 
     def _drop_timers(self, pids):
-        """Cancel the ``min_uptime`` and ``max_age`` timers of ``pids``."""
+        """Cancel the ``min_uptime`` and ``max_age`` timers, the readiness and watchdog of ``pids``."""
+        self._health.forget(pids)
         for timers in (self._age_timers, self._uptime_timers):
             for pid in pids:
                 timer = timers.pop(pid, None)
@@ -612,6 +617,8 @@ class Watcher(WatcherOptions):
                 for process in self._alive():
                     process.send_signal(signal.SIGHUP)
                 result = {"stopped": [], "started": [], "kept": self.pids}
+            elif rolls(self):
+                result = await rolling_reload(self)
             elif sequential:
                 result = await self._reload_sequential()
             else:
@@ -719,6 +726,7 @@ class Watcher(WatcherOptions):
         info = process.info()
         if isinstance(info, dict):
             info["respawn_delay"] = self._starts.delay(process.wid)
+            self._health.add_info(process, info)
         if extended and isinstance(info, dict):
             # A failing extended_stats hook is reported as hook_failure; the
             # figures already gathered are still returned.

@@ -81,6 +81,7 @@ class WatcherOptions:
         if not isinstance(self.cmd, str) or not self.cmd.strip():
             raise ValueError("watcher %r: cmd must be a non-empty string" % self.name)
         option_table.check_singleton(self.name, self.singleton, self.numprocesses)
+        option_table.check_readiness(self.name, self.ready, self.ready_address, self.ready_url)
         if self.numprocesses < 0:
             raise ValueError("watcher %r: numprocesses must be >= 0" % self.name)
 
@@ -136,6 +137,7 @@ class WatcherOptions:
         try:
             checked = option_table.check_settable(values)
             option_table.check_singleton(self.name, checked.get("singleton", self.singleton), checked.get("numprocesses", self.numprocesses))
+            option_table.check_readiness(self.name, *(checked.get(k, getattr(self, k)) for k in ("ready", "ready_address", "ready_url")))
         except ValueError as exc:
             raise MessageError(str(exc)) from None
         hooks = {}
@@ -232,7 +234,7 @@ class WatcherOptions:
                 shell_args=self.shell_args,
                 uid=self.uid,
                 gid=self.gid,
-                env=self.env,
+                env=self._health.environ(self.env),
                 rlimits=self.rlimits,
                 executable=self.executable,
                 use_fds=self.use_sockets,

@@ -25,7 +25,9 @@ class Status(OptionalNameCommand):
 
     ``name`` is optional. With it the reply's ``status`` is the watcher's
     state (it replaces ``"ok"``); without it the reply has ``statuses``,
-    ``{watcher name: state}`` for every watcher.
+    ``{watcher name: state}`` for every watcher. A watcher with readiness
+    configured some of whose running processes are not ready yet also has
+    ``not_ready``: their sorted pids.
 
     Command line
     ------------
@@ -42,11 +44,17 @@ class Status(OptionalNameCommand):
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         if props.get("name"):
-            return {"status": find_watcher(arbiter, props["name"]).status()}
+            watcher = find_watcher(arbiter, props["name"])
+            not_ready = watcher._health.not_ready() if watcher._health.configured else []
+            if not_ready:
+                return {"status": watcher.status(), "not_ready": not_ready}
+            return {"status": watcher.status()}
         return {"statuses": arbiter.statuses()}
 
     def console_msg(self, reply: dict) -> str:
         if "statuses" in reply:
             statuses = reply["statuses"]
             return "\n".join("%s: %s" % (name, statuses[name]) for name in sorted(statuses))
+        if reply.get("not_ready"):
+            return "%s (not ready: %s)" % (reply.get("status"), ",".join(map(str, reply["not_ready"])))
         return str(reply.get("status"))

@@ -122,3 +122,16 @@ class Probe(_Script):
         """The signals probe ``pid`` got so far."""
         path = self.dir / ("%s.%d.signals" % (marker, pid))
         return json.loads(path.read_text()) if path.exists() else []
+
+
+class ReadyWorkers(_Script):
+    """The readiness worker (``scripts/ready_worker.py``): notify messages, HTTP, a graceful SIGTERM.
+
+    Flags: ``"ready-after=S"``, ``"never-ready"``, ``"watchdog-for=S"``,
+    ``"serve=FD"``, ``"listen=PORT"``, ``"listen-after=S"``,
+    ``"healthy-after=S"``, ``"latency=S"``, ``"mode-file=PATH"`` (``broken``
+    inside: never ready, never serving), ``"status=TEXT"``. Each writes
+    ``<marker>.<pid>.json`` (pid, env) at its start.
+    """
+
+    NAME, REPORTS = "ready_worker.py", "ready-reports"
