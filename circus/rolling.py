@@ -16,6 +16,7 @@ import logging
 import math
 import time
 
+from circus import options
 from circus.exc import CircusError
 from circus.commands.errors import COMMAND_ERROR
 
@@ -84,3 +85,44 @@ async def _fail(watcher, batch, old, started, stopped, reason):
         "stopped": sorted(stopped), "abandoned": sorted(p.pid for p in batch), "kept": kept,
     })
     raise ReloadFailed(message)
+
+
+# -- reloadconfig ---------------------------------------------------------------
+
+# Keys of a watcher's config dict that are no option of the table.
+_STRUCTURAL = ("name", "rlimits", "hooks", "options")
+
+
+def config_changes(watcher, before, after):
+    """The options to set on ``watcher`` for its config to go from ``before`` to ``after``,
+    or None when that change cannot roll (a key ``set`` cannot change, or no readiness)."""
+    if not watcher.is_active() or not applies(watcher):
+        return None
+    if after.get("ready", "none") == "none" and not after.get("reload_batch"):
+        return None
+    defaults = options.defaults("watcher")
+    changed = {}
+    for key in set(before) | set(after):
+        if before.get(key) == after.get(key):
+            continue
+        if key in _STRUCTURAL or options.settable(key) is None or options.folded_family(key):
+            return None
+        changed[key] = after.get(key, defaults.get(key))
+    return changed or None
+
+
+async def roll_config(watcher, before, changed):
+    """Apply ``changed`` (of :func:`config_changes`) to ``watcher``: a rolling reload.
+
+    When the reload fails the options go back to ``before``'s and
+    ReloadFailed is raised: the watcher runs as it did.
+    """
+    defaults = options.defaults("watcher")
+    undo = watcher.check_options({key: before.get(key, defaults.get(key)) for key in changed})
+    plan = watcher.check_options(changed)
+    try:
+        await watcher.apply_options(plan)
+    except ReloadFailed:
+        async with watcher.turn():
+            watcher._apply_plan(undo)
+        raise

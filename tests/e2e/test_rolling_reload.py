@@ -7,6 +7,8 @@ fresh connection for every request (tests/httpload.py) for the whole reload.
 
 import asyncio
 
+import pytest
+
 from helpers import ReadyWorkers, Subscriber, async_test, call, http_get_tcp, listening_ports, ok, until
 from httpload import Load
 
@@ -29,14 +31,18 @@ INI = """
 """
 
 
+def write_ini(daemon, tmp_path, ready_timeout, reload_batch, generation=1):
+    cmd = ReadyWorkers(tmp_path).cmd("web", "serve=$(circus.sockets.web)", "ready-after=0.3",
+                                     "latency=0.005", "mode-file=%s" % (tmp_path / "mode"),
+                                     "generation=%d" % generation)
+    daemon.write_ini(INI % (cmd, NUMPROCESSES, ready_timeout, reload_batch))
+
+
 def http_stack(circusd, tmp_path, ready_timeout=20, reload_batch=1):
-    workers = ReadyWorkers(tmp_path)
     mode = tmp_path / "mode"
     mode.write_text("good")
-    cmd = workers.cmd("web", "serve=$(circus.sockets.web)", "ready-after=0.3", "latency=0.005",
-                      "mode-file=%s" % mode)
     daemon = circusd()
-    daemon.write_ini(INI % (cmd, NUMPROCESSES, ready_timeout, reload_batch))
+    write_ini(daemon, tmp_path, ready_timeout, reload_batch)
     daemon.start().wait_answering()
     until(lambda: not_ready(daemon) is None and len(pids(daemon)) == NUMPROCESSES, 20,
           what=lambda: "every worker ready; log:\n%s" % daemon.log()[-2000:])
@@ -51,17 +57,31 @@ def not_ready(daemon):
     return call(daemon, "status", name="web").get("not_ready")
 
 
+@pytest.mark.parametrize("command", ["reload", "reloadconfig"])
 @async_test(timeout=120)
-async def test_a_rolling_reload_under_load_fails_no_request(circusd, tmp_path):
+async def test_a_rolling_reload_under_load_fails_no_request(circusd, tmp_path, command):
     daemon, _, port = http_stack(circusd, tmp_path)
     before = pids(daemon)
+    if command == "reload":
+        props = {"name": "web"}
+    else:  # a changed command line: the watcher rolls to it in place
+        write_ini(daemon, tmp_path, 20, 1, generation=2)
+        props = {}
     async with Load("127.0.0.1", port, concurrency=16) as tally:
         await asyncio.sleep(0.5)  # load before the reload
-        reply = await asyncio.to_thread(call, daemon, "reload", timeout=60, name="web", waiting=True)
+        reply = await asyncio.to_thread(call, daemon, command, timeout=60, waiting=True, **props)
         during = tally.total
         await asyncio.sleep(0.5)  # and after it
     ok(reply)
-    assert sorted(reply["info"]["stopped"]) == before
+    if command == "reload":
+        assert sorted(reply["info"]["stopped"]) == before
+    else:
+        workers = ReadyWorkers(tmp_path)
+        newest = {r["pid"]: r for r in workers.reports("web")}
+        assert all("generation=2" in " ".join(newest[pid]["argv"]) for pid in pids(daemon))
+    # Rolled, batch by batch: never stopped (a stop and start would queue the requests instead).
+    daemon.wait_log(r"web: rolling reload done in [0-9.]+ s: 4 started, 4 stopped")
+    assert "web stopped" not in daemon.log()
     after = pids(daemon)
     assert len(after) == NUMPROCESSES and not set(after) & set(before)
     assert tally.failed == 0, (tally.summary(), tally.failures[:5])
@@ -83,3 +103,19 @@ def test_a_reload_whose_new_code_never_gets_ready_keeps_the_old_processes(circus
     assert not_ready(daemon) is None
     assert int(http_get_tcp("127.0.0.1", port)) in before  # the old ones still answer
     assert call(daemon, "status", name="web")["status"] == "active"
+
+
+def test_a_reloadconfig_that_cannot_roll_keeps_the_old_config_and_the_next_one_retries(circusd, tmp_path):
+    daemon, mode, port = http_stack(circusd, tmp_path, ready_timeout=1.5)
+    before = pids(daemon)
+    mode.write_text("broken")
+    write_ini(daemon, tmp_path, 1.5, 1, generation=2)
+    reply = call(daemon, "reloadconfig", timeout=60, waiting=True)
+    assert reply["status"] == "error" and "reload of 'web' stopped" in reply["reason"], reply
+    assert pids(daemon) == before
+    assert "generation=1" in ok(call(daemon, "get", name="web", keys=["cmd"]))["options"]["cmd"]
+    mode.write_text("good")  # fixed: the same file again rolls now
+    ok(call(daemon, "reloadconfig", timeout=60, waiting=True))
+    after = pids(daemon)
+    assert len(after) == NUMPROCESSES and not set(after) & set(before)
+    assert "generation=2" in ok(call(daemon, "get", name="web", keys=["cmd"]))["options"]["cmd"]

@@ -131,7 +131,7 @@ class ReadyWorkers(_Script):
     ``"serve=FD"``, ``"listen=PORT"``, ``"listen-after=S"``,
     ``"healthy-after=S"``, ``"latency=S"``, ``"mode-file=PATH"`` (``broken``
     inside: never ready, never serving), ``"status=TEXT"``. Each writes
-    ``<marker>.<pid>.json`` (pid, env) at its start.
+    ``<marker>.<pid>.json`` (pid, argv, env) at its start.
     """
 
     NAME, REPORTS = "ready_worker.py", "ready-reports"

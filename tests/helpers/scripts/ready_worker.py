@@ -56,7 +56,7 @@ def serve(listener):
 
 
 broken = "mode-file" in opts and open(opts["mode-file"]).read().strip() == "broken"
-write("%s.%d.json" % (marker, pid), {"pid": pid, "env": dict(os.environ), "broken": broken,
+write("%s.%d.json" % (marker, pid), {"pid": pid, "argv": sys.argv[1:], "env": dict(os.environ), "broken": broken,
                                       "monotonic": time.monotonic()})
 servers = []
 if not broken and "serve" in opts:
