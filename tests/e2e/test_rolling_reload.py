@@ -9,33 +9,19 @@ import asyncio
 
 import pytest
 
-from helpers import ReadyWorkers, Subscriber, async_test, call, http_get_tcp, listening_ports, ok, until
+from helpers import WEB_STACK, ReadyWorkers, Subscriber, async_test, call, http_get_tcp, listening_ports, ok, until
 from httpload import Load
 
 NUMPROCESSES = 4
 
-INI = """
-    [socket:web]
-    host = 127.0.0.1
-    port = 0
-    backlog = 1024
-
-    [watcher:web]
-    cmd = %s
-    numprocesses = %d
-    use_sockets = true
-    graceful_timeout = 10
-    ready = notify
-    ready_timeout = %s
-    reload_batch = %s
-"""
 
 
 def write_ini(daemon, tmp_path, ready_timeout, reload_batch, generation=1):
     cmd = ReadyWorkers(tmp_path).cmd("web", "serve=$(circus.sockets.web)", "ready-after=0.3",
                                      "latency=0.005", "mode-file=%s" % (tmp_path / "mode"),
                                      "generation=%d" % generation)
-    daemon.write_ini(INI % (cmd, NUMPROCESSES, ready_timeout, reload_batch))
+    extra = "ready = notify\n    ready_timeout = %s\n    reload_batch = %s" % (ready_timeout, reload_batch)
+    daemon.write_ini(WEB_STACK % {"cmd": cmd, "numprocesses": NUMPROCESSES, "extra": extra})
 
 
 def http_stack(circusd, tmp_path, ready_timeout=20, reload_batch=1):

@@ -28,10 +28,10 @@ from .polling import Timeout, async_test, until, until_async
 from .ports import listening_ports
 from .processes import ProcessTracker, kill_groups, live_pids, pid_alive
 from .replies import error, error_mentioning, not_error, ok, ok_call
-from .workers import SLEEPER, Probe, ReadyWorkers, Workers, python
+from .workers import SLEEPER, WEB_STACK, Probe, ReadyWorkers, Workers, python
 
 __all__ = [
-    "Circusd", "Client", "Events", "Probe", "ProcessTracker", "REPO_ROOT", "ReadyWorkers", "SLEEPER", "Subscriber",
+    "Circusd", "Client", "Events", "Probe", "ProcessTracker", "REPO_ROOT", "ReadyWorkers", "SLEEPER", "Subscriber", "WEB_STACK",
     "Timeout", "Workers", "arbiter_fds", "async_test", "call", "client_of", "controlled",
     "describe_fds", "error", "error_mentioning", "http_get_tcp", "http_get_unix", "ipc_endpoints",
     "kill_groups", "listening_ports", "live_pids", "not_error", "ok", "ok_call", "open_fds",

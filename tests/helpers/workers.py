@@ -124,6 +124,23 @@ class Probe(_Script):
         return json.loads(path.read_text()) if path.exists() else []
 
 
+# An HTTP watcher ``web`` of ``ReadyWorkers`` on a socket circusd binds (an ini
+# body; ``%(cmd)s``, ``%(numprocesses)d`` and ``%(extra)s``, more watcher keys).
+WEB_STACK = """
+    [socket:web]
+    host = 127.0.0.1
+    port = 0
+    backlog = 1024
+
+    [watcher:web]
+    cmd = %(cmd)s
+    numprocesses = %(numprocesses)d
+    use_sockets = true
+    graceful_timeout = 10
+    %(extra)s
+"""
+
+
 class ReadyWorkers(_Script):
     """The readiness worker (``scripts/ready_worker.py``): notify messages, HTTP, a graceful SIGTERM.
 
