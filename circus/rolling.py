@@ -48,7 +48,8 @@ async def rolling_reload(watcher):
     """
     old = sorted(watcher._alive())
     size = batch_size(watcher.reload_batch, watcher.numprocesses)
-    started, stopped = [], []
+    started: list[int] = []
+    stopped: list[int] = []
     began = time.monotonic()
     while len(started) < watcher.numprocesses:
         wanted = min(size, watcher.numprocesses - len(started))

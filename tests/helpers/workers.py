@@ -147,7 +147,8 @@ class ReadyWorkers(_Script):
     Flags: ``"ready-after=S"``, ``"never-ready"``, ``"watchdog-for=S"``,
     ``"serve=FD"``, ``"listen=PORT"``, ``"listen-after=S"``,
     ``"healthy-after=S"``, ``"latency=S"``, ``"mode-file=PATH"`` (``broken``
-    inside: never ready, never serving), ``"status=TEXT"``. Each writes
+    inside: never ready, never serving), ``"status=TEXT"``, ``"extend=USEC"``,
+    ``"stopping-after=S"``. Each writes
     ``<marker>.<pid>.json`` (pid, argv, env) at its start.
     """
 

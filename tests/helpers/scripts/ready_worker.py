@@ -6,7 +6,9 @@ WATCHDOG=1 every 0.1 s for S seconds, then stops; ``--serve=FD`` serves HTTP
 on the inherited listening socket FD; ``--listen=PORT`` binds 127.0.0.1:PORT
 itself after ``--listen-after=S`` seconds; ``/health`` answers 503 until
 ``--healthy-after=S`` seconds, then 200; ``--mode-file=PATH`` holding
-``broken`` makes it a worker that never gets ready and never serves. A
+``broken`` makes it a worker that never gets ready and never serves;
+``--extend=USEC`` sends EXTEND_TIMEOUT_USEC=USEC at once, ``--stopping-after=S``
+STOPPING=1 after S seconds (it lives on). A
 SIGTERM stops accepting, finishes the request in hand, then exits 0.
 """
 import os, select, signal, socket, sys, threading, time
@@ -77,6 +79,9 @@ ready_at = None if broken or "never-ready" in opts else born + float(opts.get("r
 watchdog_until = born + float(opts.get("watchdog-for", 0))
 if "status" in opts:
     notify("STATUS=%s" % opts["status"])
+if "extend" in opts:
+    notify("EXTEND_TIMEOUT_USEC=%s" % opts["extend"])
+stopping_at = born + float(opts["stopping-after"]) if "stopping-after" in opts else None
 while not stopping.is_set():
     now = time.monotonic()
     if ready_at is not None and now >= ready_at and "NOTIFY_SOCKET" in os.environ:
@@ -84,6 +89,9 @@ while not stopping.is_set():
         ready_at = None
     if now < watchdog_until:
         notify("WATCHDOG=1")
+    if stopping_at is not None and now >= stopping_at:
+        notify("STOPPING=1")
+        stopping_at = None
     stopping.wait(0.1)
 for thread in servers:
     thread.join()

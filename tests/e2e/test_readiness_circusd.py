@@ -4,13 +4,18 @@ The workers (tests/helpers/scripts/ready_worker.py) speak the notify protocol
 with their own socket code, as any sd_notify library does.
 """
 
+import json
+import select
+import signal
 import socket
+import subprocess
+import sys
 import time
 
 import psutil
 import pytest
 
-from helpers import ReadyWorkers, http_get_tcp, listening_ports, Subscriber, call, error, ok, start, until
+from helpers import ReadyWorkers, http_get_tcp, listening_ports, repo_env, Subscriber, call, error, ok, start, until
 
 WATCHER = """
     [watcher:app]
@@ -175,3 +180,45 @@ def test_a_config_with_ready_tcp_and_no_address_is_refused(circusd, tmp_path):
     daemon.write_ini(ini("sleep 60", ready="tcp"))
     rc, out, err = daemon.run()
     assert rc != 0 and "ready_address" in out + err
+
+
+def test_circusctl_listen_prints_the_ready_and_unhealthy_events(circusd, tmp_path):
+    workers = ReadyWorkers(tmp_path)
+    daemon = running(circusd, tmp_path, workers.cmd("seen", "ready-after=0", "watchdog-for=1.0"), numprocesses=0,
+                     ready="notify", watchdog_sec=0.6)
+    ctl = [sys.executable, "-m", "circus.circusctl", "--endpoint"]
+    listener = subprocess.Popen(ctl + [daemon.pubsub_endpoint, "listen", "watcher.app."],
+                                stdout=subprocess.PIPE, text=True, env=repo_env())
+    lines = []
+
+    def printed(topic):
+        while select.select([listener.stdout], [], [], 0.05)[0]:
+            lines.append(listener.stdout.readline().rstrip("\n"))
+        return [json.loads(line.split(": ", 1)[1]) for line in lines if line.startswith(topic + ": ")]
+
+    try:
+        # Events published before the SUB socket joins are lost: provoke until one is printed.
+        until(lambda: ok(call(daemon, "set", name="app", options={"hook_timeout": 30})) and printed(
+            "watcher.app.updated"), 20)
+        ok(call(daemon, "incr", name="app", waiting=True))
+        (pid,) = until(lambda: pids(daemon), 10)
+        (ready,) = until(lambda: printed("watcher.app.ready"), 10)
+        (unhealthy,) = until(lambda: printed("watcher.app.unhealthy"), 10)
+        assert ready["process_pid"] == unhealthy["process_pid"] == pid
+    finally:
+        listener.send_signal(signal.SIGINT)
+        assert listener.wait(10) == 0
+        listener.stdout.close()
+
+
+def test_extend_timeout_gives_a_slow_worker_more_time_and_stopping_makes_it_not_ready(circusd, tmp_path):
+    workers = ReadyWorkers(tmp_path)
+    # Ready after 1.5 s, past its ready_timeout of 0.8 s, which it extends to 4 s at once.
+    daemon = running(circusd, tmp_path, workers.cmd("slow", "extend=4000000", "ready-after=1.5",
+                                                    "stopping-after=2.5"),
+                     ready="notify", ready_timeout=0.8)
+    (pid,) = until(lambda: pids(daemon), 10)
+    until(lambda: "not_ready" not in status(daemon), 10, what="READY=1 past the first deadline")
+    assert pids(daemon) == [pid]
+    until(lambda: status(daemon).get("not_ready") == [pid], 10, what="STOPPING=1 to be seen")
+    assert pids(daemon) == [pid] and "killing it" not in daemon.log()
