@@ -10,12 +10,16 @@ a fresh connection per request for the whole run; ``--at`` seconds in,
     rolling     ready = notify, reload_batch = --batch (a count or N%)
     at-once     ready = none: every new process at once, then the old ones stop
     restart     ready = none, restart: stop them all, then start
+    0.19-reload, 0.19-restart
+                the same watcher under Circus 0.19 (when ``CIRCUS019_PYTHON``
+                names its interpreter), which has no readiness
 
 Printed per mode: requests served, failed (reset, refused, timed out, not
 200), p99 and max latency, and how long the reload command took.
 
 Usage::
 
+    [CIRCUS019_PYTHON=/work/venv019/bin/python] \\
     python benchmarks/bench_rolling_reload.py [--numprocesses 8] [--batch 25%]
         [--modes rolling,at-once,restart] [--duration 6] [--at 2] [--clients 32]
 
@@ -36,7 +40,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from helpers import WEB_STACK, Circusd, ProcessTracker, ReadyWorkers, call, listening_ports, until  # noqa: E402
 from httpload import Load  # noqa: E402
 
-MODES = ("rolling", "at-once", "restart")
+MODES = ("rolling", "at-once", "restart", "0.19-reload", "0.19-restart")
+
+
+class Circusd019(Circusd):
+    """Circus 0.19's circusd, from the interpreter in ``CIRCUS019_PYTHON``, on the same ini."""
+
+    def command(self, *args):
+        return [os.environ["CIRCUS019_PYTHON"], "-m", "circus.circusd", *[str(a) for a in args]]
+
+    def environ(self):
+        return dict(os.environ, PYTHONUNBUFFERED="1")
 
 
 
@@ -59,17 +73,17 @@ def start(directory, tracker, mode, args):
                       "ready-after=%g" % args.ready_after)
     readiness = "ready = notify\n    ready_timeout = 30\n    reload_batch = %s" % args.batch \
         if mode == "rolling" else ""
-    daemon = Circusd(directory, tracker)
+    daemon = (Circusd019 if mode.startswith("0.19") else Circusd)(directory, tracker)
     daemon.write_ini(WEB_STACK % {"cmd": cmd, "numprocesses": args.numprocesses, "extra": readiness})
     daemon.start().wait_answering()
-    until(lambda: len(call(daemon, "list", name="web")["pids"]) == args.numprocesses
+    until(lambda: len(call(daemon, "list", name="web").get("pids", ())) == args.numprocesses
           and "not_ready" not in call(daemon, "status", name="web"), 30, what="the workers")
     return daemon
 
 
 async def measure(daemon, mode, args):
     port = listening_ports(daemon.pid)[0]
-    command = "restart" if mode == "restart" else "reload"
+    command = "restart" if mode.endswith("restart") else "reload"
     async with Load("127.0.0.1", port, concurrency=args.clients) as tally:
         await asyncio.sleep(args.at)
         began = time.monotonic()
@@ -85,8 +99,10 @@ def main(argv=None):
     args = parse_args(argv)
     print("%d workers, %d clients, %g s of work per request, READY=1 after %g s, batch %s"
           % (args.numprocesses, args.clients, args.latency, args.ready_after, args.batch))
-    print("%-9s %9s %7s %8s %8s %9s" % ("mode", "served", "failed", "p99 ms", "max ms", "reload s"))
+    print("%-12s %9s %7s %8s %8s %9s" % ("mode", "served", "failed", "p99 ms", "max ms", "reload s"))
     for mode in args.modes.split(","):
+        if mode.startswith("0.19") and not os.environ.get("CIRCUS019_PYTHON"):
+            continue  # no Circus 0.19 to compare with
         tracker = ProcessTracker()
         tracker.add_root(os.getpid())
         with tempfile.TemporaryDirectory() as directory:
@@ -96,7 +112,7 @@ def main(argv=None):
             finally:
                 daemon.close()
                 tracker.stop()
-        print("%-9s %9d %7d %8.0f %8.0f %9.2f" % (mode, tally.counts["ok"], tally.failed,
+        print("%-12s %9d %7d %8.0f %8.0f %9.2f" % (mode, tally.counts["ok"], tally.failed,
                                                     tally.percentile(99) * 1000,
                                                     tally.percentile(100) * 1000, took))
 
