@@ -200,6 +200,14 @@ class Health:
             return "not ready within %g s (ready_timeout)" % timeout
         return None
 
+    async def all_ready(self, timeout):
+        """Wait (at most ``timeout`` s) until every running process is ready; the pids still not ready."""
+        waiting = [p for p in self.watcher.processes.values()
+                   if p.state is ProcessState.RUNNING and not p.ready]
+        if waiting:
+            await self.wait_ready(waiting, timeout)
+        return self.not_ready()
+
     # -- the watchdog -----------------------------------------------------------
 
     def _starved(self, tracked):
