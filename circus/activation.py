@@ -90,8 +90,9 @@ def worker_env(names: Sequence[str]) -> Dict[str, str]:
 
 
 # Run by the child: fds in argv[1] (comma separated) become 3, 4, ...; the
-# originals are closed; LISTEN_PID is its own pid; then it execs argv[2:].
-# Only the standard library, so it works whatever the worker runs.
+# originals are closed; LISTEN_PID is its own pid; then it execs argv[3:],
+# the program being argv[2] (an ``executable``) or else argv[3]. Only the
+# standard library, so it works whatever the worker runs.
 _WRAPPER = """\
 import fcntl, os, sys
 fds = [int(fd) for fd in sys.argv[1].split(",") if fd]
@@ -103,13 +104,22 @@ for target, fd in enumerate(high, 3):
     os.dup2(fd, target)
     os.close(fd)
 os.environ["LISTEN_PID"] = str(os.getpid())
-os.execvp(sys.argv[2], sys.argv[2:])
+os.execvp(sys.argv[2] or sys.argv[3], sys.argv[3:])
 """
 
 
-def worker_argv(argv: Sequence[str], fds: Sequence[int]) -> List[str]:
+def worker_argv(argv: Sequence[str], fds: Sequence[int],
+                executable: Optional[str] = None) -> List[str]:
     """``argv`` run so that ``fds`` are 3, 4, ... and LISTEN_PID is the worker's pid.
 
-    ``fds`` must be passed to the child (``pass_fds``).
+    ``executable``, when given, is the program run with ``argv`` (as
+    ``subprocess.Popen``'s). ``fds`` must be passed to the child
+    (``pass_fds``); the worker has them at 3, 4, ... only.
     """
-    return [sys.executable, "-c", _WRAPPER, ",".join(str(fd) for fd in fds), *argv]
+    return [sys.executable, "-c", _WRAPPER, ",".join(str(fd) for fd in fds),
+            executable or "", *argv]
+
+
+def worker_fds(names: Sequence[str]) -> Dict[str, int]:
+    """``{name: fd}`` as the worker has them: what ``$(circus.sockets.NAME)`` gives it."""
+    return {name: LISTEN_FDS_START + index for index, name in enumerate(names)}

@@ -21,6 +21,7 @@ from circus.helper_watchers import internal_watchers, settings_of
 from circus.orphans import Orphans
 from circus.pidfile import Pidfile
 from circus.publisher import EventPublisher
+from circus.sdnotify import Supervisor
 from circus.signals import SignalRouter
 from circus.sockets import CircusSocket, CircusSockets
 from circus.tasks import TaskSet
@@ -105,11 +106,11 @@ class Arbiter:
         self._cfg = None
         self.ctrl = None
         self._events = None
-        self.child_watcher = None
+        self.child_watcher: ChildWatcher | None = None  # from start() on
         self._pidfile = None
         self._changing = asyncio.Lock()
         self._stopped = None
-        self._started = None  # set when a start ends, however it ends
+        self._started: asyncio.Event | None = None  # set when a start ends, however it ends
         self._running = False
         self._stopping = False
         self._check_task = None
@@ -118,6 +119,9 @@ class Arbiter:
         self._owns_context = False
         self._orphans = Orphans()
         self.notify = NotifyRouter(self)  # the workers' NOTIFY_SOCKET (circus.health)
+        # circusd's own supervisor (systemd Type=notify); circusd sets it, a
+        # program running an arbiter speaks to its own supervisor itself.
+        self.supervisor = Supervisor(environ={})
         for watcher in watchers:
             self._register(watcher)
         if httpd:
@@ -284,9 +288,11 @@ class Arbiter:
             await self.ctrl.start()
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
+        self.supervisor.start_watchdog(self._tasks)
         await self.start_watchers()
         if not self._stopping:
             self._check_task = self._tasks.spawn(self._periodic_check(), name="periodic check")
+            self.supervisor.ready(await self.autostart_watchers_up())
         if cb is not None:
             cb(self)
 
@@ -294,8 +300,9 @@ class Arbiter:
         """Safety net: reap anything missed and bring watchers back to their count."""
         while True:
             await asyncio.sleep(self.check_delay)
-            if self.child_watcher.reaps_all_children:
-                self.child_watcher.reap_all()
+            children = self.child_watcher
+            if children is not None and children.reaps_all_children:
+                children.reap_all()
             for watcher in self.watchers:
                 if watcher.needs_manage():
                     self._tasks.spawn(watcher.manage_processes(), name="%s: manage" % watcher.name)
@@ -313,9 +320,21 @@ class Arbiter:
                     return  # the stop arrived during the warmup delay
             await watcher.start()
 
+    async def autostart_watchers_up(self):
+        """Wait until every autostart watcher is up; returns a one-line status.
+
+        Called once :meth:`start_watchers` (or a reload) has returned, before
+        circusd tells its supervisor it is ready. "Up" is "active" for now;
+        per-watcher readiness (``ready = ...``) makes this wait for it too.
+        """
+        autostart = [w for w in self.watchers if w.autostart]
+        active = [w for w in autostart if w.is_active()]
+        return "%d of %d autostart watchers active, %d processes" % (
+            len(active), len(autostart), self.numprocesses())
+
     async def stop_watchers(self):
         """Stop every watcher, lowest priority first; equal priorities together."""
-        groups = {}
+        groups: dict[int, list[Watcher]] = {}
         for watcher in self.watchers:
             groups.setdefault(watcher.priority, []).append(watcher)
         for priority in sorted(groups):
@@ -368,16 +387,15 @@ class Arbiter:
         ``quit --waiting`` from the task of that request. During a start,
         nothing more is started and the stop follows once the start ended.
         """
-        if self._stopping:
+        if self._stopping or not (self._running or self._starting()):
             return
+        self._stopping = True
+        self.supervisor.stopping()
         if not self._running:
-            if not self._starting():
-                return
-            self._stopping = True
+            assert self._started is not None  # _starting() said so
             await self._started.wait()
             if not self._running:
                 return  # the start failed: what it had started is stopped already
-        self._stopping = True
         async with self.exclusive("quit"):
             await self._shutdown()
 
@@ -387,6 +405,7 @@ class Arbiter:
         await self.stop_watchers()
         if self.child_watcher is not None and self.child_watcher.reaps_all_children:
             await self._orphans.stop(self.watchers)
+        self.supervisor.stop_watchdog()
         await self._tasks.cancel_all()
         if self.ctrl is not None:
             self.ctrl.stop()
@@ -437,7 +456,7 @@ class Arbiter:
         """Reload every watcher, highest priority first, as an arbiter-wide change."""
         from circus.logsetup import reopen_log_files
 
-        async with self.exclusive("reload"):
+        async with self.exclusive("reload"), self.supervisor.reload(self.autostart_watchers_up):
             reopen_log_files()
             if self.prereload_fn is not None:
                 self.prereload_fn(self)
@@ -515,7 +534,8 @@ class Arbiter:
         """
         from circus.config_reload import reload_from_config
 
-        return await reload_from_config(self, config_file)
+        async with self.supervisor.reload(self.autostart_watchers_up):
+            return await reload_from_config(self, config_file)
 
 
 def build_watcher(cfg):

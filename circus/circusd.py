@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 from circus import __version__, activation, logger
 from circus.exc import ConfigError
 from circus.pidfile import Pidfile, PidfileInUse
+from circus.sdnotify import Supervisor
 
 if TYPE_CHECKING:
     from circus.arbiter import Arbiter
@@ -121,8 +122,9 @@ def load(config_file: str) -> dict:
     return get_config(config_file)
 
 
-def run(args: argparse.Namespace, cfg: dict, notify: DaemonNotifier | None) -> None:
-    """Build the arbiter of ``cfg`` and run it until it stops."""
+def run(args: argparse.Namespace, cfg: dict, notify: DaemonNotifier | None,
+        supervisor: Supervisor | None = None) -> None:
+    """Build the arbiter of ``cfg`` and run it until it stops (telling ``supervisor``)."""
     from circus.arbiter import Arbiter
 
     try:
@@ -132,6 +134,8 @@ def run(args: argparse.Namespace, cfg: dict, notify: DaemonNotifier | None) -> N
     if args.pidfile:
         arbiter.pidfile = args.pidfile
     arbiter.proc_name = "circusd"
+    if supervisor is not None:
+        arbiter.supervisor = supervisor
     try:
         arbiter.start(cb=notify.ready if notify else None)
     except (OSError, PidfileInUse) as exc:
@@ -142,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Sockets passed by a supervisor are fds 3, 4, ...: take them before
     # anything else opens a file.
     activation.claim()
+    # Likewise NOTIFY_SOCKET and WATCHDOG_*: they are circusd's, not its workers'.
+    supervisor = Supervisor()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -167,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setproctitle("circusd")
     except ImportError:
         pass
-    run(args, cfg, notify)
+    run(args, cfg, notify, supervisor)
     return 0
 
 

@@ -52,10 +52,18 @@ class Handover:
             handover.finish()
 
 
+def own_sockets(watcher):
+    """The sockets of ``watcher`` no other watcher serves, while its processes run."""
+    if not watcher._alive() or watcher.arbiter is None:
+        return []
+    shared = {n for w in watcher.arbiter.watchers if w is not watcher for n in w.socket_names()}
+    return [watcher.sockets[n] for n in watcher.socket_names() if n not in shared]
+
+
 @contextlib.contextmanager
-def handing_over(owner, sockets):
-    """A :class:`Handover` of ``sockets`` for the block; the old listeners retire at its end."""
-    handover = Handover(owner, sockets)
+def handing_over(watcher):
+    """A :class:`Handover` of the sockets only ``watcher`` serves, for the block; the old listeners retire at its end."""
+    handover = Handover(watcher.name, own_sockets(watcher))
     try:
         yield handover
     finally:

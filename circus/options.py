@@ -446,6 +446,7 @@ _watcher("graceful_timeout", _non_negative_float, _json_non_negative_float, 30.0
 _watcher("priority", to_int, _json_int, 0, "Watchers with a higher priority start first.", Live.READONLY)
 _watcher("singleton", *_bool, False, "At most one process.", Live.MANAGE)
 _watcher("use_sockets", *_bool, False, "Let the processes inherit circusd's sockets.", Live.READONLY)
+_watcher("listen_fds", *_bool, False, "Hand the watcher's sockets to each process the systemd way: fds 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (the process's own pid); without a $(circus.sockets.NAME) in the command, every socket.", Live.READONLY)
 _watcher("on_demand", *_bool, False, "Start only when one of circus' sockets has a connection.", Live.READONLY)
 _watcher("autostart", *_bool, True, "Start with circusd and start-all.", Live.READONLY)
 _watcher("respawn", *_bool, True, "Replace processes that die.", Live.MANAGE)

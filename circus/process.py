@@ -18,6 +18,7 @@ import time
 
 import psutil
 
+from circus import activation
 from circus.childwatch import wait_gone
 from circus.procinfo import child_pids, get_info, signal_pids
 from circus.states import PROCESS_EDGES, ProcessState, check_edge
@@ -70,7 +71,9 @@ class Process:
 
     ``sockets`` maps socket names to fds for ``$(circus.sockets.NAME)``;
     ``pass_fds`` are the fds the child keeps (``use_sockets``); every other fd
-    but 0, 1 and 2 is closed in the child.
+    but 0, 1 and 2 is closed in the child. With ``listen_fds`` (fds, in
+    order) the child gets those at 3, 4, ... and its own pid in LISTEN_PID
+    (``circus.activation``).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class Process:
         pass_fds=(),
         stdin_fd=None,
         variables=None,
+        listen_fds=None,
     ):
         """``Process(name, wid, cmd)`` as a watcher builds it; also the manual's
         shorter ``Process(wid, cmd)`` and ``Process(cmd)`` (wid 1), whose name
@@ -130,6 +134,7 @@ class Process:
         self.pass_fds = tuple(pass_fds)
         self.stdin_fd = stdin_fd
         self.variables = variables or {}
+        self.listen_fds = listen_fds
         self.state = ProcessState.RUNNING
         self.ready = True  # really up (see circus.health): a watcher with readiness sets it later
         self.exit_code = None
@@ -171,11 +176,14 @@ class Process:
 
     def spawn(self):
         """Start the child; raises OSError (or ValueError) when it cannot be executed."""
-        argv = self.format_args()
+        argv = command = self.format_args()
         if not argv:
             raise ValueError("empty command")
+        executable = self.executable
+        if self.listen_fds is not None:
+            argv, executable = activation.worker_argv(argv, self.listen_fds, executable), None
         kwargs = dict(
-            executable=self.executable,
+            executable=executable,
             cwd=self.working_dir,
             env=self.env,
             start_new_session=True,
@@ -195,7 +203,7 @@ class Process:
         self._add_identity(kwargs)
         self._popen = subprocess.Popen(argv, **kwargs)
         self.started = time.time()
-        logger.debug("%s[%d] spawned: %s", self.name, self.pid, " ".join(argv))
+        logger.debug("%s[%d] spawned: %s", self.name, self.pid, " ".join(command))
 
     @staticmethod
     def _output_target(pipe, close):

@@ -17,12 +17,15 @@ with ``Type=notify``); :func:`watchdog_interval` reads ``WATCHDOG_USEC``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import struct
 import time
-from typing import Callable, Dict, Mapping, Optional
+from typing import AsyncIterator, Awaitable, Callable, Dict, Mapping, Optional
+
+from circus.tasks import TaskSet
 
 logger = logging.getLogger("circus.sdnotify")
 
@@ -193,20 +196,31 @@ class Supervisor:
 
     Every method is a no-op without ``NOTIFY_SOCKET``, so circusd calls them
     unconditionally. The variables are read once and removed from the
-    environment, so that workers do not talk to circusd's supervisor.
+    environment, so that workers do not talk to circusd's supervisor. A
+    supervisor that cannot be reached is logged once (a warning) and
+    never stops circusd.
     """
 
     def __init__(self, environ=os.environ) -> None:
         self.environ = {key: environ.pop(key) for key in
                         ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID") if key in environ}
         self.watchdog_every = watchdog_interval(self.environ)
+        self._warned = False
+        self._watchdog: Optional["asyncio.Task[None]"] = None
 
     @property
     def enabled(self) -> bool:
         return "NOTIFY_SOCKET" in self.environ
 
     def send(self, message: str) -> bool:
-        return notify(message, self.environ)
+        if not self.enabled:
+            return False
+        sent = notify(message, self.environ)
+        if not sent and not self._warned:
+            self._warned = True
+            logger.warning("could not notify the supervisor at NOTIFY_SOCKET=%s; "
+                           "circusd goes on without telling it", self.environ["NOTIFY_SOCKET"])
+        return sent
 
     def ready(self, status: str) -> None:
         self.send("READY=1\nSTATUS=%s\nMAINPID=%d" % (status, os.getpid()))
@@ -216,8 +230,31 @@ class Supervisor:
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         self.send("RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=reloading the configuration" % usec)
 
+    @contextlib.asynccontextmanager
+    async def reload(self, up: Callable[[], Awaitable[str]]) -> AsyncIterator[None]:
+        """``RELOADING=1`` before the block, ``READY=1`` after it, failed or not.
+
+        ``up`` waits until the watchers are up again and returns the status
+        line; a failed reload changed nothing, so circusd is ready as before.
+        """
+        self.reloading()
+        try:
+            yield
+        finally:
+            self.ready(await up())
+
     def stopping(self) -> None:
         self.send("STOPPING=1\nSTATUS=stopping")
+
+    def start_watchdog(self, tasks: TaskSet) -> None:
+        """Ping ``WATCHDOG=1`` in a task of ``tasks`` when ``WATCHDOG_USEC`` asks for it."""
+        if self.enabled and self.watchdog_every is not None and self._watchdog is None:
+            self._watchdog = tasks.spawn(self.watchdog(), name="systemd watchdog")
+
+    def stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     async def watchdog(self) -> None:
         """Ping ``WATCHDOG=1`` for as long as the loop runs (when asked for)."""

@@ -8,29 +8,28 @@ failing, while reads never take a turn. The parts around the state machine
 live beside it: options (``circus.watcher_options``), hooks
 (``circus.hooks``), output (``circus.stream.output``), the environment
 (``circus.environment``), crash-loop counts (``circus.crashloop``), socket
-handover (``circus.handover``) and stopping one process
+handover (``circus.handover``), the process table (wids, registration,
+reaping: ``circus.process_table``), on-demand start (``circus.on_demand``),
+signals to the processes (``circus.process_signals``), the two ways a
+reload replaces them (``circus.reloading``) and stopping one process
 (``circus.process.Process.end``).
 """
 
 import asyncio
 import contextlib
-import functools
-import heapq
 import logging
-import os
-import random
 import signal
 import time
 
 from circus import options as option_table
-from circus.childwatch import decode_wait_status
-from circus.convert import signal_name
-from circus.crashloop import StartFailures, describe_exit, failed_start_reason
+from circus import process_signals, reloading
+from circus.crashloop import StartFailures, failed_start_reason
 from circus.exc import ConflictError
 from circus.handover import handing_over
 from circus.health import Health
 from circus.hooks import HookTable
-from circus.rolling import applies as rolls, rolling_reload
+from circus.on_demand import OnDemand
+from circus.process_table import ProcessTable
 from circus.states import WATCHER_EDGES, ProcessState, WatcherState, check_edge
 from circus.stream.output import WatcherOutput
 from circus.tasks import TaskSet
@@ -59,8 +58,10 @@ class Watcher(WatcherOptions):
         self.prereload_fn = prereload_fn
         self.loop = loop
         self.arbiter = None
+        self._cfg: dict | None = None  # what load_from_config built it from
         self.sockets = {}
-        self.processes = {}
+        self._table = ProcessTable(self)
+        self.processes = self._table.processes
         self.state = WatcherState.STOPPED
         self.changing = asyncio.Lock()
         self._turn_owner = None  # the task holding changing (see turn)
@@ -74,11 +75,7 @@ class Watcher(WatcherOptions):
         self._starts = StartFailures(name)
         self._health = Health(self)  # readiness and watchdog (circus.health)
         self._respawns = {}  # wid -> the task that will respawn that slot
-        self._uptime_timers = {}
-        self._on_demand_fds = []
-        self._age_timers = {}
-        self._free_wids = []
-        self._top_wid = 0
+        self._on_demand = OnDemand(self)
         self._variables_cache = None
         self._output = WatcherOutput(name, stdout_stream, stderr_stream)
         self._check()
@@ -161,16 +158,6 @@ class Watcher(WatcherOptions):
 
     # -- spawning -----------------------------------------------------------
 
-    def _next_wid(self):
-        """The lowest worker id no process holds (ids are reused)."""
-        if self._free_wids:
-            return heapq.heappop(self._free_wids)
-        self._top_wid += 1
-        return self._top_wid
-
-    def _release_wid(self, wid):
-        heapq.heappush(self._free_wids, wid)
-
     async def _spawn_process(self, wid=None):
         """Spawn one process in slot ``wid`` (default: the lowest free one).
 
@@ -182,9 +169,9 @@ class Watcher(WatcherOptions):
         other watchers nor a stop waits on a command that can never run.
         The ``wid`` given is this method's to use, hand on or release.
         """
-        wid = self._next_wid() if wid is None else wid
+        wid = self._table.next_wid() if wid is None else wid
         if not self.call_hook("before_spawn"):
-            self._release_wid(wid)
+            self._table.release_wid(wid)
             return None
         while True:
             try:
@@ -198,12 +185,12 @@ class Watcher(WatcherOptions):
                     return None
                 await asyncio.sleep(self._starts.delay(wid))
                 continue
-            self._register(process)
+            self._table.register(process)
             if not self.call_hook("after_spawn", pid=process.pid):
                 await self._kill_process(process, sig=signal.SIGKILL, graceful_timeout=0)
                 return None
             return process
-        self._release_wid(wid)
+        self._table.release_wid(wid)
         return None
 
     # -- crash-loop protection ----------------------------------------------
@@ -215,7 +202,6 @@ class Watcher(WatcherOptions):
 
     def _started_well(self, process):
         """``process`` outlived min_uptime: its slot and the watcher start over."""
-        self._uptime_timers.pop(process.pid, None)
         if process.state is ProcessState.RUNNING and process.ready:
             self._starts.started_well(process.wid)
 
@@ -231,25 +217,9 @@ class Watcher(WatcherOptions):
         async with self.turn():
             return await self._spawn_processes()
 
-    def _register(self, process):
-        self.processes[process.pid] = process
-        self.arbiter.child_watcher.watch(process.pid, self._on_exit)
-        self._output.add_process(process)
-        logger.info("%s[%d] started (wid %d)", self.name, process.pid, process.wid)
-        self.notify_event("spawn", {"process_pid": process.pid, "time": process.started})
-        self._health.track(process)
-        self._uptime_timers[process.pid] = asyncio.get_running_loop().call_later(
-            self.min_uptime, self._started_well, process
-        )
-        if self.max_age > 0:
-            delay = self.max_age + random.randint(0, max(self.max_age_variance, 0))
-            self._age_timers[process.pid] = asyncio.get_running_loop().call_later(
-                delay, self._recycle, process
-            )
-
     async def _spawn_processes(self):
         """Spawn until numprocesses run; returns the new pids (or None on a give-up)."""
-        started = []
+        started: list[int] = []
         while self._missing() > 0 and not self._gave_up():
             if started and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)
@@ -270,41 +240,22 @@ class Watcher(WatcherOptions):
 
     # -- exits --------------------------------------------------------------
 
-    def _on_exit(self, pid, exit_code):
-        process = self.processes.get(pid)
-        if process is None:
-            return
-        self._drop_timers([pid])
-        stopping = process.state is ProcessState.STOPPING
-        process.exited(exit_code)
-        self._output.drain_process(pid)
-        if stopping:
-            return  # the stopper reaps it
-        log = logger.info if exit_code == 0 else logger.warning
-        log("%s[%d] %s", self.name, pid, describe_exit(exit_code))
+    def _exited(self, process, exit_code):
+        """``process`` died unasked (see ``ProcessTable.on_exit``): respawn its slot, or stop."""
         # A death during STARTING is replaced too, once the start is over.
         respawning = self.respawn and self.state in (WatcherState.STARTING, WatcherState.ACTIVE)
-        self._reap(process, keep_wid=respawning)
+        self._table.reap(process, keep_wid=respawning)
         if respawning:
             self._replace(process, exit_code)
         elif self.state is WatcherState.ACTIVE and not self.processes and not self.on_demand:
             self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
-
-    def _drop_timers(self, pids):
-        """Cancel the ``min_uptime`` and ``max_age`` timers, the readiness and watchdog of ``pids``."""
-        self._health.forget(pids)
-        for timers in (self._age_timers, self._uptime_timers):
-            for pid in pids:
-                timer = timers.pop(pid, None)
-                if timer is not None:
-                    timer.cancel()
 
     def _replace(self, process, exit_code):
         """Respawn the slot of ``process``, which circus did not ask to die."""
         reason = failed_start_reason(process.age(), exit_code, self.min_uptime)
         # Once given up, the first stop is on its way; another one is a no-op.
         if self._gave_up() or (reason is not None and self._starts.count(process.wid, reason, self.max_retry)):
-            self._release_wid(process.wid)
+            self._table.release_wid(process.wid)
             self._cancel_respawns()
             self._tasks.spawn(self.stop(), name="%s: stop" % self.name)
             return
@@ -316,44 +267,16 @@ class Watcher(WatcherOptions):
         The child watcher reports every exit as it happens, so this only
         catches up; it is here for code written for Circus, which polled.
         """
-        for pid in list(self.processes):
-            self.reap_process(pid)
+        self._table.reap_processes()
 
     def reap_process(self, pid, status=None):
         """Reap process ``pid`` of this watcher if it exited; ``status`` is a waitpid status already taken."""
-        if pid not in self.processes:
-            return
-        if status is None:
-            try:
-                reaped, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                return  # reaped already: its exit is being reported
-            if reaped != pid:
-                return  # still running
-        self.arbiter.child_watcher.forget(pid)
-        self._on_exit(pid, decode_wait_status(status))
+        self._table.reap_process(pid, status)
 
     async def reap_and_manage_processes(self):
         """:meth:`reap_processes`, then :meth:`manage_processes`."""
         self.reap_processes()
         await self.manage_processes()
-
-    def _reap(self, process, keep_wid=False):
-        """Forget ``process``; with ``keep_wid`` its slot stays reserved for a respawn."""
-        self.call_hook("before_reap", process_pid=process.pid, time=time.time())
-        if self.processes.pop(process.pid, None) is not None and not keep_wid:
-            self._release_wid(process.wid)
-        self.notify_event(
-            "reap",
-            {"process_pid": process.pid, "time": time.time(), "exit_code": process.exit_code},
-        )
-        self.call_hook(
-            "after_reap",
-            process_pid=process.pid,
-            time=time.time(),
-            exit_code=process.exit_code,
-            process_status=process.status,
-        )
 
     def _respawn_later(self, wid):
         """Respawn slot ``wid`` (reserved, not free) at once or after its delay."""
@@ -368,7 +291,7 @@ class Watcher(WatcherOptions):
                 return  # cancelled by a stop or a decrease, which freed the wid
             del self._respawns[wid]
             if self.state is not WatcherState.ACTIVE or not self.respawn or self._missing() <= 0:
-                self._release_wid(wid)
+                self._table.release_wid(wid)
                 return
             if await self._spawn_process(wid) is None and wid not in self._respawns:
                 await self.stop()  # gave up (max_retry or a hook said no)
@@ -379,11 +302,9 @@ class Watcher(WatcherOptions):
             task = self._respawns.pop(wid)
             if task is not asyncio.current_task():
                 task.cancel()
-            self._release_wid(wid)
+            self._table.release_wid(wid)
 
     def _recycle(self, process):
-        self._age_timers.pop(process.pid, None)
-
         async def recycle():
             async with self.turn():
                 if process.state is ProcessState.RUNNING:
@@ -398,15 +319,7 @@ class Watcher(WatcherOptions):
 
     def send_signal(self, pid, signum):
         """Signal one process through the before/after_signal hooks (SIGKILL always goes)."""
-        process = self.processes.get(pid)
-        if process is None:
-            return
-        allowed = self.call_hook("before_signal", pid=pid, signum=signum)
-        if allowed or signum == signal.SIGKILL:
-            process.send_signal(signum)
-            self.call_hook("after_signal", pid=pid, signum=signum)
-        else:
-            logger.info("%s[%d]: %s suppressed by before_signal", self.name, pid, signal_name(signum))
+        process_signals.send_signal(self, pid, signum)
 
     def send_signal_child(self, pid, child_pid, signum):
         self.processes[pid].send_signal_child(child_pid, signum)
@@ -419,22 +332,7 @@ class Watcher(WatcherOptions):
             self.send_signal(pid, signum)
 
     async def _kill_process(self, process, sig=None, graceful_timeout=None):
-        """End one process (see :meth:`circus.process.Process.end`) and reap it; one being ended is only waited for."""
-        if process.state is ProcessState.STOPPING:
-            await process.wait()
-            return
-        await process.end(
-            self.stop_signal if sig is None else sig,
-            self.graceful_timeout if graceful_timeout is None else graceful_timeout,
-            deliver=functools.partial(self._signal_for_stop, process.pid),
-            children=self.stop_children,
-        )
-        if process.pid in self.processes:
-            self._reap(process)
-
-    def _signal_for_stop(self, pid, sig):
-        self.send_signal(pid, sig)
-        self.notify_event("kill", {"process_pid": pid, "time": time.time()})
+        await process_signals.end_process(self, process, sig, graceful_timeout)
 
     # -- management ---------------------------------------------------------
 
@@ -510,7 +408,7 @@ class Watcher(WatcherOptions):
         """
         async with self.turn():
             if self.on_demand and self.state is WatcherState.STOPPED:
-                self.arm_on_demand()
+                self._on_demand.arm()
                 return {"started": [], "kept": []}
             return await self._wake()
 
@@ -522,7 +420,7 @@ class Watcher(WatcherOptions):
                 if self.state is WatcherState.ACTIVE:
                     await self._manage()
                 return {"started": sorted(set(self.pids) - set(kept)), "kept": kept}
-            self.disarm_on_demand()
+            self._on_demand.disarm()
             if not self.call_hook("before_start"):
                 logger.info("%s: start aborted by before_start", self.name)
                 return {"started": [], "kept": []}
@@ -544,7 +442,7 @@ class Watcher(WatcherOptions):
     async def stop(self):
         """Stop every process (graceful_timeout, then SIGKILL)."""
         async with self.turn():
-            self.disarm_on_demand()
+            self._on_demand.disarm()
             if self.state is WatcherState.STOPPED:
                 return None
             self._set_state(WatcherState.STOPPING)  # ACTIVE|STARTING -> STOPPING
@@ -570,14 +468,10 @@ class Watcher(WatcherOptions):
         them: no hook or event concerns them any more.
         """
         async with self.turn():
-            self.disarm_on_demand()
+            self._on_demand.disarm()
             self._cancel_respawns()
             self._tasks.cancel()
-            pids = self.pids
-            self._drop_timers(pids)
-            for pid in pids:
-                self.arbiter.child_watcher.forget(pid)
-            self.processes.clear()
+            pids = self._table.let_go()
             # What the pipes hold reaches the streams; a process left running
             # that writes there afterwards gets EPIPE, as when circusd exits.
             self._output.close()
@@ -595,7 +489,7 @@ class Watcher(WatcherOptions):
         """
         async with self.turn():
             stopped = self.pids
-            with handing_over(self.name, self._own_sockets()) as handover:
+            with handing_over(self) as handover:
                 await handover.drain(self.graceful_timeout)
                 await self.stop()
             result = await self.start()
@@ -617,45 +511,10 @@ class Watcher(WatcherOptions):
                 for process in self._alive():
                     process.send_signal(signal.SIGHUP)
                 result = {"stopped": [], "started": [], "kept": self.pids}
-            elif rolls(self):
-                result = await rolling_reload(self)
-            elif sequential:
-                result = await self._reload_sequential()
             else:
-                result = await self._reload_all_at_once()
+                result = await reloading.graceful(self, sequential)
             self.notify_event("reload", {"time": time.time()})
             return result
-
-    async def _reload_sequential(self):
-        stopped, started = [], []
-        for process in sorted(self._alive()):
-            await self._kill_process(process)
-            stopped.append(process.pid)
-            new = await self._spawn_process()
-            if new is not None:
-                started.append(new.pid)
-            if self.warmup_delay > 0:
-                await asyncio.sleep(self.warmup_delay)
-        return {"stopped": sorted(stopped), "started": sorted(started), "kept": []}
-
-    async def _reload_all_at_once(self):
-        old = self._alive()
-        started = []
-        with handing_over(self.name, self._own_sockets()) as handover:
-            for _ in range(self.numprocesses):
-                new = await self._spawn_process()
-                if new is not None:
-                    started.append(new.pid)
-            await handover.drain(self.graceful_timeout)
-            await asyncio.gather(*(self._kill_process(p) for p in old))
-        return {"stopped": sorted(p.pid for p in old), "started": sorted(started), "kept": []}
-
-    def _own_sockets(self):
-        """The sockets of this watcher no other watcher serves, while processes run."""
-        if not self._alive() or self.arbiter is None:
-            return []
-        shared = {n for w in self.arbiter.watchers if w is not self for n in w.socket_names()}
-        return [self.sockets[n] for n in self.socket_names() if n not in shared]
 
     async def set_numprocesses(self, numprocesses):
         """Set the target count (floored at 0) and apply it; returns the new count."""
@@ -687,31 +546,6 @@ class Watcher(WatcherOptions):
         await asyncio.gather(
             *(self.kill_process(p, stop_signal, graceful_timeout) for p in self._alive())
         )
-
-    # -- on demand ----------------------------------------------------------
-
-    def arm_on_demand(self):
-        """Start the watcher at the first connection to one of its sockets."""
-        if self._on_demand_fds:
-            return
-        loop = asyncio.get_running_loop()
-        for name in self.socket_names():
-            fd = self.sockets[name].fileno()
-            loop.add_reader(fd, self._on_socket_event)
-            self._on_demand_fds.append(fd)
-
-    def disarm_on_demand(self):
-        if not self._on_demand_fds:
-            return
-        loop = asyncio.get_running_loop()
-        for fd in self._on_demand_fds:
-            loop.remove_reader(fd)
-        self._on_demand_fds = []
-
-    def _on_socket_event(self):
-        self.disarm_on_demand()
-        logger.info("%s: connection on its socket, starting", self.name)
-        self._tasks.spawn(self._wake(), name="%s: on demand start" % self.name)
 
     # -- information --------------------------------------------------------
 

@@ -8,15 +8,25 @@ applying cannot stop halfway; the watcher acts once on what the plan needs
 (``Watcher.apply_options``).
 """
 
-import time
-from typing import NamedTuple
+from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+from circus import activation
 from circus import options as option_table
 from circus.convert import to_gid, to_signum, to_uid
 from circus.environment import build_env
 from circus.exc import MessageError
 from circus.process import Process
 from circus.states import WatcherState
+
+if TYPE_CHECKING:
+    from circus.arbiter import Arbiter
+    from circus.health import Health
+    from circus.hooks import HookTable
+    from circus.sockets import CircusSocket
+    from circus.stream.output import WatcherOutput
 
 
 class OptionPlan(NamedTuple):
@@ -50,16 +60,89 @@ def positional_options(values, given):
     return named
 
 
-class WatcherOptions:
+# Watcher rows the constructor takes apart instead of setting them as they come.
+SET_APART = ("cmd", "args", "env", "hooks", "stdout_stream", "stderr_stream")
+
+
+class OptionValues:
+    """One attribute per watcher row of the option table, as ``_apply_options`` sets it.
+
+    The declarations are for the type checker; the table stays the one
+    place a key is declared: tests/unit/test_option_values.py checks that
+    these are exactly the table's rows (minus ``SET_APART``) and that each
+    default has the type declared here.
+    """
+
+    numprocesses: int
+    warmup_delay: float
+    executable: str | None
+    working_dir: str | None
+    shell: bool
+    shell_args: str | None
+    uid: int | None
+    gid: int | None
+    copy_env: bool
+    copy_path: bool
+    send_hup: bool
+    stop_signal: int
+    stop_children: bool
+    max_retry: int
+    min_uptime: float
+    retry_in: float | None
+    graceful_timeout: float
+    priority: int
+    singleton: bool
+    use_sockets: bool
+    on_demand: bool
+    autostart: bool
+    respawn: bool
+    max_age: int
+    max_age_variance: int
+    virtualenv: str | None
+    virtualenv_py_ver: str | None
+    stdin_socket: str | None
+    close_child_stdin: bool
+    close_child_stdout: bool
+    close_child_stderr: bool
+    check_flapping: bool
+    hook_timeout: float
+    listen_fds: bool
+    ready: str
+    ready_address: str | None
+    ready_url: str | None
+    ready_timeout: float
+    watchdog_sec: float
+    reload_batch: int | str
+
+
+class WatcherOptions(OptionValues):
     """The option half of :class:`circus.watcher.Watcher`."""
+
+    # Set by Watcher.__init__ (before _apply_options for the first five).
+    name: str
+    cmd: str
+    args: str | list[str] | None
+    sockets: dict[str, CircusSocket]
+    _options: dict[str, Any]
+    arbiter: Arbiter | None
+    state: WatcherState
+    _hooks: HookTable
+    _health: Health
+    _output: WatcherOutput
+    _variables_cache: dict[str, Any] | None
+    notify_event: Callable[[str, dict], None]
+    # Set here: env is built from the [env] given (_raw_env) and the copy_* options.
+    env: dict[str, str]
+    _raw_env: dict[str, str]
+    rlimits: dict[str, int | None]
 
     def _apply_options(self, given):
         defaults = option_table.defaults("watcher")
-        for key in ("cmd", "args", "env", "hooks", "stdout_stream", "stderr_stream"):
+        for key in SET_APART:
             defaults.pop(key, None)
         for key, default in defaults.items():
             setattr(self, key, given.pop(key, default))
-        self.env = given.pop("env", None)
+        self._raw_env = dict(given.pop("env", None) or {})
         self.rlimits = dict(given.pop("rlimits", None) or {})
         for key in [k for k in given if k.startswith("rlimit_")]:
             self.rlimits[key[len("rlimit_"):]] = given.pop(key)
@@ -70,7 +153,6 @@ class WatcherOptions:
             self.uid = to_uid(self.uid)
         if self.gid is not None:
             self.gid = to_gid(self.gid)
-        self._raw_env = dict(self.env or {})
         self.env = self._build_env()
 
     def _build_env(self):
@@ -87,7 +169,7 @@ class WatcherOptions:
 
     def options(self):
         """Sorted ``(name, value)`` pairs of every option, freeform ones included."""
-        result = {}
+        result: dict[str, Any] = {}
         for key in option_table.defaults("watcher"):
             if key == "env":
                 result[key] = self._raw_env
@@ -172,6 +254,7 @@ class WatcherOptions:
     def _apply_value(self, key, value):
         """Apply one checked option that is neither a hook nor a stream."""
         row = option_table.settable(key)
+        assert row is not None, "check_options let only settable keys through"
         if key == "env":
             self._raw_env = dict(value)
             self.env = self._build_env()
@@ -188,11 +271,14 @@ class WatcherOptions:
     # -- what the options give a process --------------------------------------
 
     def socket_names(self):
-        """Names of the circus sockets this watcher's command refers to."""
+        """Names of the circus sockets this watcher's command refers to, in the
+        order it names them; none named and ``use_sockets`` or ``listen_fds``:
+        every socket, by name (the order ``listen_fds`` hands them over in)."""
         text = ("%s %s" % (self.cmd, self.args or "")).lower()
-        named = [n for n in self.sockets if "circus.sockets.%s" % n.lower() in text]
-        if not named and self.use_sockets:
-            return list(self.sockets)
+        found = {n: text.find("circus.sockets.%s" % n.lower()) for n in self.sockets}
+        named = sorted((n for n, at in found.items() if at >= 0), key=found.__getitem__)
+        if not named and (self.use_sockets or self.listen_fds):
+            return sorted(self.sockets)
         return named
 
     def _socket_fds(self):
@@ -219,7 +305,13 @@ class WatcherOptions:
 
     def _make_process(self, wid):
         fds, fresh = self._socket_fds()
-        keep = list(fds.values()) if (self.use_sockets or fresh) else []
+        keep = list(fds.values()) if (self.use_sockets or fresh or self.listen_fds) else []
+        env, listen = self.env, None
+        if self.listen_fds:
+            # The worker has the sockets at 3, 4, ... in socket_names() order,
+            # and $(circus.sockets.NAME) says where.
+            env = dict(self.env, **activation.worker_env(list(fds)))
+            listen, fds = list(fds.values()), activation.worker_fds(list(fds))
         stdin_fd = None
         if self.stdin_socket:
             stdin_fd = self.sockets[self.stdin_socket].fileno()
@@ -234,7 +326,7 @@ class WatcherOptions:
                 shell_args=self.shell_args,
                 uid=self.uid,
                 gid=self.gid,
-                env=self._health.environ(self.env),
+                env=self._health.environ(env),
                 rlimits=self.rlimits,
                 executable=self.executable,
                 use_fds=self.use_sockets,
@@ -249,6 +341,7 @@ class WatcherOptions:
                 stdin_fd=stdin_fd,
                 variables=self._variables(),
                 umask=self.arbiter.umask if self.arbiter is not None else None,
+                listen_fds=listen,
             )
         finally:
             for sock in fresh:

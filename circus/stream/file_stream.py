@@ -110,8 +110,8 @@ class _FileOutput:
         self.filename = os.fspath(filename)
         self.time_format = time_format or None
         self._stamper = LineStamper(self.time_format, utc) if self.time_format else None
-        self._fd = None
-        self._failing = set()  # errnos already logged
+        self._fd: int | None = None  # None until opened, and after a close or a failure
+        self._failing: set[int | None] = set()  # errnos already logged
 
     def open(self):
         """Open the file now (it is otherwise opened at the first write).
@@ -138,20 +138,24 @@ class _FileOutput:
         self._guard("write to", self._write, data)
 
     def _write(self, data):
-        if self._fd is None:
-            self._open()
-        self._before_write(len(data))
-        _write_all(self._fd, data)
+        self._fileno()  # opens it
+        self._before_write(len(data))  # may rotate: another fd
+        _write_all(self._fileno(), data)
+
+    def _fileno(self) -> int:
+        """The fd of the open file, opened first when it is not."""
+        return self._fd if self._fd is not None else self._open()
 
     def _before_write(self, size):
         """Rotate or reopen the file before ``size`` more bytes are written."""
 
-    def _open(self, truncate=False):
+    def _open(self, truncate=False) -> int:
         flags = _OPEN_FLAGS | os.O_TRUNC if truncate else _OPEN_FLAGS
-        self._fd = self._open_fd(flags)
-        stat = os.fstat(self._fd)
+        fd = self._fd = self._open_fd(flags)
+        stat = os.fstat(fd)
         self._identity = (stat.st_dev, stat.st_ino)
         self._opened(stat)
+        return fd
 
     def _open_fd(self, flags):
         return os.open(self.filename, flags, 0o666)
@@ -232,10 +236,9 @@ class FileStream(_FileOutput):
         super().__init__(filename, time_format)
 
     def _write(self, data):
-        if self._fd is None:
-            self._open()
+        fd = self._fileno()
         if not self.max_bytes:
-            _write_all(self._fd, data)
+            _write_all(fd, data)
             return
         size = self._size(len(data))
         start = 0
@@ -245,17 +248,17 @@ class FileStream(_FileOutput):
                 self._rollover()
                 size = 0
                 continue
-            _write_all(self._fd, memoryview(data)[start:end])
+            _write_all(self._fileno(), memoryview(data)[start:end])
             size += end - start
             start = end
 
     def _size(self, coming):
         """The size of the file, following a rotation made by another stream on it."""
-        size = os.fstat(self._fd).st_size
+        size = os.fstat(self._fileno()).st_size
         if size and size + coming >= self.max_bytes and self._replaced():
             # The other stream on this file rotated it: follow, don't rotate again.
             self._reopen()
-            size = os.fstat(self._fd).st_size
+            size = os.fstat(self._fileno()).st_size
         return size
 
     def _fitting_end(self, data, start, size):
@@ -286,7 +289,7 @@ class FileStream(_FileOutput):
     def _line_open(self, size):
         """True when the file does not end with a newline (False when it cannot be read)."""
         try:
-            return os.pread(self._fd, 1, size - 1) != b"\n"
+            return os.pread(self._fileno(), 1, size - 1) != b"\n"
         except OSError:
             return False
 
@@ -389,7 +392,7 @@ class TimedRotatingFileStream(_FileOutput):
             self.utc = to_bool(utc)
         except ValueError as exc:
             raise ValueError("%s utc: %s" % (name, exc)) from None
-        self.rollover_at = None  # Unix time of the next rotation, known once opened
+        self.rollover_at: float | None = None  # Unix time of the next rotation, known once opened
         super().__init__(filename, time_format, self.utc)
 
     def _opened(self, stat):
@@ -399,7 +402,7 @@ class TimedRotatingFileStream(_FileOutput):
 
     def _before_write(self, size):
         now = self.clock()
-        if now >= self.rollover_at:
+        if self.rollover_at is not None and now >= self.rollover_at:
             self._rollover(now)
 
     def _rollover(self, now):

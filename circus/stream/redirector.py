@@ -16,6 +16,8 @@ import logging
 import os
 import threading
 
+from circus.interfaces import StreamEntry
+
 logger = logging.getLogger("circus.stream")
 
 CHUNK = 64 * 1024
@@ -32,7 +34,7 @@ class StreamWriter:
     def __init__(self, stream, name):
         self.stream = stream
         self.name = name
-        self._queue = collections.deque()
+        self._queue: collections.deque[StreamEntry] = collections.deque()
         self._cond = threading.Condition()
         self._thread = None
         self._busy = False

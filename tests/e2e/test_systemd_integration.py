@@ -3,6 +3,7 @@ RELOADING=1, STOPPING=1, WATCHDOG=1 on a NOTIFY_SOCKET the test binds), it
 takes sockets passed the socket-activation way, and it hands sockets to
 workers the same way."""
 
+import signal
 import socket
 import sys
 import time
@@ -10,7 +11,7 @@ import time
 import pytest
 
 from circus.client import CircusClient
-from helpers import http_get_tcp, until
+from helpers import Probe, call, http_get_tcp, ok, until
 
 
 class Supervisor:
@@ -54,7 +55,6 @@ def supervisor(tmp_path):
     sup.close()
 
 
-@pytest.mark.xfail(strict=True, reason="circusd does not send its own notify messages yet (issue 13, in progress)")
 def test_ready_reloading_stopping_and_watchdog(circusd, workers, supervisor):
     daemon = circusd(env={"NOTIFY_SOCKET": supervisor.path, "WATCHDOG_USEC": "300000"})
     daemon.write_ini("""
@@ -125,7 +125,6 @@ ACTIVATE = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="listen_fds is not wired into the watcher yet (issue 13, in progress)")
 def test_socket_activation_end_to_end(circusd, tmp_path):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -138,6 +137,8 @@ def test_socket_activation_end_to_end(circusd, tmp_path):
     daemon.write_ini("""
         [socket:web]
         systemd = true
+        # The worker accepts in blocking mode, as with systemd's default NonBlocking=no.
+        blocking = true
 
         [watcher:app]
         cmd = %s %s
@@ -180,3 +181,143 @@ def test_systemd_socket_without_an_inherited_fd_is_a_clear_error(circusd):
     rc, out, err = daemon.run()
     assert rc == 1
     assert "socket web: systemd = true but circusd was given no socket named 'web'" in out + err
+
+
+def test_workers_do_not_get_circusds_notify_socket_or_watchdog(circusd, workers, supervisor):
+    # WATCHDOG_PID names another process: no watchdog for circusd either.
+    daemon = circusd(env={"NOTIFY_SOCKET": supervisor.path, "WATCHDOG_USEC": "200000",
+                          "WATCHDOG_PID": "1"})
+    daemon.write_ini("""
+        [watcher:web]
+        cmd = %s
+        copy_env = true
+    """ % workers.cmd("web"))
+    daemon.start()
+    ready = supervisor.wait_for("READY", "1")
+    env = workers.wait_reports("web", 1)[0]["env"]
+    assert env["PYTHONUNBUFFERED"] == "1"  # circusd's environment was copied...
+    leaked = [key for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID") if key in env]
+    assert leaked == []  # ...but not what belongs to circusd's supervisor
+    assert supervisor.messages[ready]["MAINPID"] == str(daemon.pid)
+    assert daemon.terminate() == 0
+    supervisor.wait_for("STOPPING", "1")
+    # An enabled watchdog pings as soon as circusd starts, before READY=1.
+    assert not [m for m in supervisor.messages if "WATCHDOG" in m]
+
+
+def test_sighup_reload_is_bracketed_by_reloading_and_ready(circusd, workers, supervisor):
+    daemon = circusd(env={"NOTIFY_SOCKET": supervisor.path})
+    body = """
+        [watcher:web]
+        cmd = %s
+        numprocesses = %d
+    """
+    daemon.write_ini(body % (workers.cmd("web"), 1))
+    daemon.start()
+    supervisor.wait_for("READY", "1")
+    daemon.write_ini(body % (workers.cmd("web"), 3))
+    mark = len(supervisor.receive())
+    daemon.signal(signal.SIGHUP)  # what systemctl reload sends (ExecReload)
+    reloading = supervisor.wait_for("RELOADING", "1", after=mark)
+    ready = supervisor.wait_for("READY", "1", after=reloading + 1)
+    # READY=1 comes once the reload is applied.
+    assert len(daemon.pids("web")) == 3
+    assert supervisor.messages[ready]["STATUS"].startswith("1 of 1 autostart watchers active")
+    assert daemon.terminate() == 0
+
+
+def test_a_failed_reloadconfig_is_still_followed_by_ready(circusd, workers, supervisor):
+    daemon = circusd(env={"NOTIFY_SOCKET": supervisor.path})
+    daemon.write_ini("""
+        [watcher:web]
+        cmd = %s
+    """ % workers.cmd("web"))
+    daemon.start()
+    supervisor.wait_for("READY", "1")
+    daemon.ini.write_text("[watcher:web]\nnumprocesses = many\n")
+    mark = len(supervisor.receive())
+    reply = call(daemon, "reloadconfig", waiting=True, timeout=30)
+    assert reply["status"] == "error"
+    reloading = supervisor.wait_for("RELOADING", "1", after=mark)
+    supervisor.wait_for("READY", "1", after=reloading + 1)
+    assert len(daemon.pids("web")) == 1
+    assert daemon.terminate() == 0
+
+
+def test_an_unreachable_notify_socket_is_logged_and_circusd_runs_on(circusd, workers, tmp_path):
+    missing = tmp_path / "no" / "such" / "notify.sock"
+    daemon = circusd(env={"NOTIFY_SOCKET": str(missing), "WATCHDOG_USEC": "100000"})
+    daemon.write_ini("""
+        [watcher:web]
+        cmd = %s
+        numprocesses = 2
+    """ % workers.cmd("web"))
+    daemon.start()
+    daemon.wait_pids("web", 2)
+    daemon.wait_log(r"could not notify the supervisor at NOTIFY_SOCKET=%s" % missing)
+    # Logged once, not at every watchdog ping; and circusd still answers.
+    assert ok(call(daemon, "numprocesses"))["numprocesses"] == 2
+    assert daemon.log().count("could not notify") == 1
+    assert daemon.terminate() == 0
+
+
+def test_listen_fds_gives_each_worker_the_sockets_in_the_order_its_command_names_them(
+        circusd, tmp_path):
+    probe = Probe(tmp_path)
+    daemon = circusd()
+    # zeta named first: fd 3. $(circus.sockets.NAME) is where the worker has
+    # the socket, so serve=... finds alpha at fd 4.
+    daemon.write_ini("""
+        [socket:zeta]
+        host = 127.0.0.1
+        port = 0
+
+        [socket:alpha]
+        host = 127.0.0.1
+        port = 0
+
+        [watcher:app]
+        cmd = %s %s
+        numprocesses = 2
+        listen_fds = true
+    """ % (sys.executable, probe.args("app", "other=$(circus.sockets.zeta)",
+                                      "serve=$(circus.sockets.alpha)")))
+    daemon.start()
+    reports = probe.wait("app", 2, timeout=20)
+    ports = {s["name"]: s["port"] for s in ok(call(daemon, "listsockets"))["sockets"]}
+    for report in reports:
+        env = report["env"]
+        assert (env["LISTEN_FDS"], env["LISTEN_FDNAMES"]) == ("2", "zeta:alpha")
+        assert env["LISTEN_PID"] == str(report["pid"])
+        assert report["fds"]["3"]["address"] == ["127.0.0.1", ports["zeta"]]
+        assert report["fds"]["4"]["address"] == ["127.0.0.1", ports["alpha"]]
+        # Only the two sockets are passed: nothing above fd 4 but the probe's own.
+        sockets_above = [fd for fd, info in report["fds"].items()
+                         if int(fd) > 4 and info["target"].startswith("socket:")]
+        assert sockets_above == []
+    served = {int(http_get_tcp("127.0.0.1", ports["alpha"])) for _ in range(20)}
+    assert served <= {r["pid"] for r in reports} and served
+    assert daemon.terminate() == 0
+
+
+def test_listen_fds_without_named_sockets_passes_them_all_by_name(circusd, tmp_path):
+    probe = Probe(tmp_path)
+    daemon = circusd()
+    daemon.write_ini("""
+        [socket:web]
+        host = 127.0.0.1
+        port = 0
+
+        [socket:admin]
+        path = %s
+
+        [watcher:app]
+        cmd = %s %s
+        listen_fds = true
+    """ % (tmp_path / "admin.sock", sys.executable, probe.args("app")))
+    daemon.start()
+    report = probe.wait("app")[0]
+    assert (report["env"]["LISTEN_FDS"], report["env"]["LISTEN_FDNAMES"]) == ("2", "admin:web")
+    assert report["env"]["LISTEN_PID"] == str(report["pid"])
+    assert report["fds"]["3"]["family"] == socket.AF_UNIX
+    assert daemon.terminate() == 0

@@ -87,3 +87,20 @@ def test_a_named_fd_that_is_not_open_is_skipped(caplog, monkeypatch):
         {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "1", "LISTEN_FDNAMES": "web"})
     assert found == {}
     assert "fd 900 (web) is passed, but it is not open" in caplog.text
+
+
+def test_an_executable_runs_under_the_given_argv0():
+    sock = _listener()
+    code = ("import os, socket\n"
+            "argv0 = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[0].decode()\n"
+            "print(argv0, os.environ['LISTEN_PID'] == str(os.getpid()),"
+            " socket.socket(fileno=3).getsockname()[1])\n")
+    argv = activation.worker_argv(["my-worker", "-c", code], [sock.fileno()], sys.executable)
+    env = dict(os.environ, **activation.worker_env(["web"]))
+    proc = subprocess.run(argv, env=env, pass_fds=[sock.fileno()], stdout=subprocess.PIPE, check=True)
+    assert proc.stdout.decode().split() == ["my-worker", "True", str(sock.getsockname()[1])]
+    sock.close()
+
+
+def test_worker_fds_are_where_the_wrapper_puts_the_sockets():
+    assert activation.worker_fds(["zeta", "alpha"]) == {"zeta": 3, "alpha": 4}

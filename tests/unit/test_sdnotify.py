@@ -122,3 +122,48 @@ def test_watchdog_interval():
     assert sdnotify.watchdog_interval({"WATCHDOG_USEC": "4000000", "WATCHDOG_PID": "1"}) is None
     assert sdnotify.watchdog_interval({"WATCHDOG_USEC": "junk"}) is None
     assert sdnotify.watchdog_interval({"WATCHDOG_USEC": "0"}) is None
+
+
+def _received(listener):
+    messages = []
+    while True:
+        try:
+            messages.append(listener.recv(4096).decode())
+        except BlockingIOError:
+            return messages
+
+
+@async_test
+async def test_supervisor_reload_sends_ready_even_when_the_reload_fails(tmp_path):
+    path = str(tmp_path / "supervisor")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(path)
+        listener.setblocking(False)
+        environ = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000", "HOME": "/"}
+        supervisor = sdnotify.Supervisor(environ)
+        assert environ == {"HOME": "/"}  # taken away from what workers inherit
+
+        async def up():
+            return "all up"
+
+        with pytest.raises(ValueError):
+            async with supervisor.reload(up):
+                raise ValueError("bad file")
+        first, second = _received(listener)
+        assert first.startswith("RELOADING=1\nMONOTONIC_USEC=")
+        assert second == "READY=1\nSTATUS=all up\nMAINPID=%d" % os.getpid()
+
+
+def test_an_unreachable_supervisor_is_warned_about_once(tmp_path, caplog):
+    supervisor = sdnotify.Supervisor({"NOTIFY_SOCKET": str(tmp_path / "nobody")})
+    for _ in range(3):
+        supervisor.ready("up")
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "could not notify the supervisor" in warnings[0].getMessage()
+
+
+def test_a_supervisor_without_notify_socket_sends_nothing_and_logs_nothing(caplog):
+    supervisor = sdnotify.Supervisor({"WATCHDOG_USEC": "1000000"})
+    assert not supervisor.enabled
+    assert not supervisor.send("READY=1")
+    assert caplog.records == []
