@@ -324,13 +324,17 @@ class Arbiter:
         """Wait until every autostart watcher is up; returns a one-line status.
 
         Called once :meth:`start_watchers` (or a reload) has returned, before
-        circusd tells its supervisor it is ready. "Up" is "active" for now;
-        per-watcher readiness (``ready = ...``) makes this wait for it too.
+        circusd tells its supervisor it is ready. "Up" is "active", and
+        where ``ready`` is set, every process ready (or its ``ready_timeout``
+        over: see :mod:`circus.health`).
         """
         autostart = [w for w in self.watchers if w.autostart]
         active = [w for w in autostart if w.is_active()]
-        return "%d of %d autostart watchers active, %d processes" % (
-            len(active), len(autostart), self.numprocesses())
+        await asyncio.gather(*(w._health.all_ready(w.ready_timeout) for w in active if w.ready != "none"))
+        not_ready = sum(len(w._health.not_ready()) for w in active)
+        return "%d of %d autostart watchers active, %d processes%s" % (
+            len(active), len(autostart), self.numprocesses(),
+            ", %d not ready" % not_ready if not_ready else "")
 
     async def stop_watchers(self):
         """Stop every watcher, lowest priority first; equal priorities together."""
