@@ -3,14 +3,17 @@
 Four workers (tests/helpers/scripts/ready_worker.py) serve HTTP on
 ``$(circus.sockets.web)`` and send READY=1 once serving; 16 clients open a
 fresh connection for every request (tests/httpload.py) for the whole reload.
+A real server too: gunicorn sends READY=1 itself (its own sd_notify).
 """
 
 import asyncio
+import sys
 
 import pytest
 
 from helpers import WEB_STACK, ReadyWorkers, Subscriber, async_test, call, http_get_tcp, listening_ports, ok, until
 from httpload import Load
+from webstack import SERVERS
 
 NUMPROCESSES = 4
 
@@ -105,3 +108,28 @@ def test_a_reloadconfig_that_cannot_roll_keeps_the_old_config_and_the_next_one_r
     after = pids(daemon)
     assert len(after) == NUMPROCESSES and not set(after) & set(before)
     assert "generation=2" in ok(call(daemon, "get", name="web", keys=["cmd"]))["options"]["cmd"]
+
+
+@async_test(timeout=120)
+async def test_gunicorn_speaks_notify_itself_and_rolls_under_load(circusd, tmp_path):
+    pytest.importorskip("gunicorn")
+    command, app = SERVERS["gunicorn"]
+    (tmp_path / "app.py").write_text(app)
+    daemon = circusd()
+    extra = "working_dir = %s\n    ready = notify\n    ready_timeout = 20\n    reload_batch = 2" % tmp_path
+    daemon.write_ini(WEB_STACK % {"cmd": "%s %s" % (sys.executable, command), "numprocesses": NUMPROCESSES,
+                                  "extra": extra})
+    daemon.start().wait_answering()
+    until(lambda: len(pids(daemon)) == NUMPROCESSES and not_ready(daemon) is None, 30,
+          what=lambda: "gunicorn's READY=1; log:\n%s" % daemon.log()[-2000:])
+    infos = ok(call(daemon, "stats", name="web"))["info"].values()
+    assert {info["notify_status"] for info in infos} == {"Gunicorn arbiter booted"}
+    before = pids(daemon)
+    port = listening_ports(daemon.pid)[0]
+    async with Load("127.0.0.1", port, concurrency=16) as tally:
+        await asyncio.sleep(0.5)
+        reply = await asyncio.to_thread(call, daemon, "reload", timeout=60, name="web", waiting=True)
+        await asyncio.sleep(0.5)
+    ok(reply)
+    assert not set(pids(daemon)) & set(before)
+    assert tally.failed == 0 and tally.counts["ok"] > 50, tally.summary()
