@@ -457,15 +457,26 @@ class Arbiter:
             await self.start_watchers()
 
     async def reload(self, graceful=True, sequential=False):
-        """Reload every watcher, highest priority first, as an arbiter-wide change."""
-        from circus.logsetup import reopen_log_files
+        """Reload every watcher, highest priority first, as an arbiter-wide change.
 
+        A rolling reload that fails (``circus.rolling.ReloadFailed``) does not
+        keep the other watchers from reloading; the failures are raised at the end.
+        """
+        from circus.logsetup import reopen_log_files
+        from circus.rolling import ReloadFailed
+
+        failures = []
         async with self.exclusive("reload"), self.supervisor.reload(self.autostart_watchers_up):
             reopen_log_files()
             if self.prereload_fn is not None:
                 self.prereload_fn(self)
             for watcher in self.iter_watchers():
-                await watcher.reload(graceful=graceful, sequential=sequential)
+                try:
+                    await watcher.reload(graceful=graceful, sequential=sequential)
+                except ReloadFailed as exc:
+                    failures.append(str(exc))
+        if failures:
+            raise ReloadFailed("; ".join(failures))
 
     # -- watchers at runtime ------------------------------------------------
 

@@ -133,3 +133,18 @@ async def test_gunicorn_speaks_notify_itself_and_rolls_under_load(circusd, tmp_p
     ok(reply)
     assert not set(pids(daemon)) & set(before)
     assert tally.failed == 0 and tally.counts["ok"] > 50, tally.summary()
+
+
+def test_a_reload_of_every_watcher_reloads_the_others_when_one_cannot_roll(circusd, tmp_path):
+    daemon, mode, _ = http_stack(circusd, tmp_path, ready_timeout=1.5)
+    with open(daemon.ini, "a") as ini:
+        ini.write("\n[watcher:other]\ncmd = %s\n" % ReadyWorkers(tmp_path).cmd("other"))
+    ok(call(daemon, "reloadconfig", waiting=True, timeout=30))
+    (other,) = until(lambda: ok(call(daemon, "list", name="other"))["pids"], 10)
+    before = pids(daemon)
+    mode.write_text("broken")
+    reply = call(daemon, "reload", timeout=60, waiting=True)
+    assert reply["status"] == "error" and "reload of 'web' stopped" in reply["reason"], reply
+    assert pids(daemon) == before
+    (new,) = until(lambda: ok(call(daemon, "list", name="other"))["pids"], 10)
+    assert new != other  # reloaded all the same
