@@ -124,7 +124,10 @@ class Health:
             self._not_ready(tracked, "bad ready address: %s" % exc)
             return
         alive = lambda: process.state is ProcessState.RUNNING  # noqa: E731
-        reason = await readiness.wait_ready(probe, watcher.ready_timeout, alive)
+        try:
+            reason = await readiness.wait_ready(probe, watcher.ready_timeout, alive)
+        except Exception as exc:  # e.g. a ready_url the HTTP client refuses
+            reason = "probe failed: %s: %s" % (type(exc).__name__, exc)
         tracked.probe = None
         if reason is None:
             self._mark_ready(tracked)

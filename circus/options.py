@@ -14,6 +14,7 @@ rows with ``prefix=True`` whose ``name`` is the prefix.
 
 import enum
 import socket
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -345,6 +346,13 @@ def _ready_url(value):
     text = _text(value).strip()
     if not text.lower().startswith(("http://", "https://")):
         raise ValueError("expected an http:// or https:// URL, got %r" % (value,))
+    if not _substituted(text):
+        try:
+            host = urllib.parse.urlsplit(text).hostname
+        except ValueError as exc:
+            raise ValueError("%s: %r" % (exc, value)) from None
+        if not host:
+            raise ValueError("no host in %r" % (value,))
     return text
 
 

@@ -222,3 +222,13 @@ def test_extend_timeout_gives_a_slow_worker_more_time_and_stopping_makes_it_not_
     assert pids(daemon) == [pid]
     until(lambda: status(daemon).get("not_ready") == [pid], 10, what="STOPPING=1 to be seen")
     assert pids(daemon) == [pid] and "killing it" not in daemon.log()
+
+
+def test_a_ready_url_that_cannot_be_reached_fails_the_starts_not_circusd(circusd, tmp_path):
+    workers = ReadyWorkers(tmp_path)
+    daemon = running(circusd, tmp_path, workers.cmd("lost"), ready="http",
+                     ready_url="http://$(circus.sockets.nosuch)/health", ready_timeout=0.5, max_retry=1)
+    until(lambda: status(daemon)["status"] == "stopped", 20,
+          what=lambda: "the watcher to give up; log:\n%s" % daemon.log()[-2000:])
+    assert "not ready: GET http://$(circus.sockets.nosuch)/health" in daemon.log()
+    assert daemon.alive() and ok(call(daemon, "numwatchers"))["numwatchers"] == 1

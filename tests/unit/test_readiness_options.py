@@ -30,6 +30,8 @@ def test_ready_kinds(text, value):
     ("ready_address", "localhost", "host:port"),
     ("ready_address", "localhost:99999", "host:port"),
     ("ready_url", "localhost:8000/health", "http"),
+    ("ready_url", "http://[::1/health", "Invalid IPv6"),
+    ("ready_url", "http:///health", "no host"),
     ("ready_timeout", "0", "more than 0"),
     ("watchdog_sec", "-1", "0 or more"),
     ("reload_batch", "150%", "percentage"),
