@@ -213,12 +213,12 @@ class Health:
 
     # -- the watchdog -----------------------------------------------------------
 
-    def _starved(self, tracked):
+    def _starved(self, tracked, reason=None):
         tracked.watchdog = None
         process, watcher = tracked.process, self.watcher
         if process.state is not ProcessState.RUNNING:
             return
-        reason = "no WATCHDOG=1 for %g s (watchdog_sec)" % watcher.watchdog_sec
+        reason = reason or "no WATCHDOG=1 for %g s (watchdog_sec)" % watcher.watchdog_sec
         logger.warning("%s[%d] unhealthy: %s; replacing it", watcher.name, process.pid, reason)
         watcher.notify_event("unhealthy", {"process_pid": process.pid, "time": time.time(), "reason": reason})
         watcher._tasks.spawn(self._replace(process), name="%s: unhealthy %d" % (watcher.name, process.pid))
@@ -253,7 +253,7 @@ class Health:
             self._fed(tracked)
         elif fields.get("WATCHDOG") == "trigger" and tracked.watchdog is not None:
             tracked.watchdog.cancel()
-            self._starved(tracked)
+            self._starved(tracked, "it sent WATCHDOG=trigger")
         if fields.get("STOPPING") == "1":
             # On its way out: not serving, and not to be killed as unhealthy.
             process.ready = False

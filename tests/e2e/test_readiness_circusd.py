@@ -101,6 +101,18 @@ def test_a_worker_that_stops_its_watchdog_is_killed_and_replaced(circusd, tmp_pa
     assert report["env"]["WATCHDOG_USEC"] == "600000" and report["env"]["NOTIFY_SOCKET"].startswith("@")
 
 
+def test_watchdog_trigger_makes_the_worker_unhealthy_at_once(circusd, tmp_path):
+    workers = ReadyWorkers(tmp_path)
+    daemon = circusd()
+    daemon.write_ini(ini(workers.cmd("trig", "watchdog-for=60", "trigger-after=0.5"), watchdog_sec=60))
+    with Subscriber(daemon.pubsub_endpoint) as events:
+        daemon.start().wait_answering()
+        (first,) = until(lambda: pids(daemon), 10)
+        topic, payload, _ = events.wait_for(lambda t, p: t == "watcher.app.unhealthy", 10)
+        assert payload["process_pid"] == first and payload["reason"] == "it sent WATCHDOG=trigger"
+    until(lambda: pids(daemon) and pids(daemon) != [first], 10, what="a replacement")
+
+
 def test_a_fed_watchdog_keeps_the_worker(circusd, tmp_path):
     workers = ReadyWorkers(tmp_path)
     daemon = running(circusd, tmp_path, workers.cmd("fed", "watchdog-for=30", "ready-after=0"),

@@ -8,7 +8,8 @@ itself after ``--listen-after=S`` seconds; ``/health`` answers 503 until
 ``--healthy-after=S`` seconds, then 200; ``--mode-file=PATH`` holding
 ``broken`` makes it a worker that never gets ready and never serves;
 ``--extend=USEC`` sends EXTEND_TIMEOUT_USEC=USEC at once, ``--stopping-after=S``
-STOPPING=1 after S seconds (it lives on). A
+STOPPING=1 after S seconds (it lives on), ``--trigger-after=S``
+WATCHDOG=trigger. A
 SIGTERM stops accepting, finishes the request in hand, then exits 0.
 """
 import os, select, signal, socket, sys, threading, time
@@ -82,6 +83,7 @@ if "status" in opts:
 if "extend" in opts:
     notify("EXTEND_TIMEOUT_USEC=%s" % opts["extend"])
 stopping_at = born + float(opts["stopping-after"]) if "stopping-after" in opts else None
+trigger_at = born + float(opts["trigger-after"]) if "trigger-after" in opts else None
 while not stopping.is_set():
     now = time.monotonic()
     if ready_at is not None and now >= ready_at and "NOTIFY_SOCKET" in os.environ:
@@ -89,6 +91,9 @@ while not stopping.is_set():
         ready_at = None
     if now < watchdog_until:
         notify("WATCHDOG=1")
+    if trigger_at is not None and now >= trigger_at:
+        notify("WATCHDOG=trigger")
+        trigger_at = None
     if stopping_at is not None and now >= stopping_at:
         notify("STOPPING=1")
         stopping_at = None
