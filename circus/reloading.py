@@ -8,6 +8,7 @@ readiness or ``reload_batch``, else one by one or all at once.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING
 
 from circus import rolling
@@ -24,6 +25,15 @@ async def graceful(watcher: Watcher, one_by_one: bool) -> dict[str, list[int]]:
     if one_by_one:
         return await sequential(watcher)
     return await all_at_once(watcher)
+
+
+def longest(watcher: Watcher) -> float:
+    """Seconds a rolling reload of ``watcher`` may hold its turn (0 when it does not roll):
+    each batch waits ``ready_timeout`` at most, then stops old processes."""
+    if not rolling.applies(watcher):
+        return 0.0
+    batches = math.ceil(watcher.numprocesses / rolling.batch_size(watcher.reload_batch, watcher.numprocesses))
+    return batches * (watcher.ready_timeout + watcher.graceful_timeout)
 
 
 async def sequential(watcher: Watcher) -> dict[str, list[int]]:

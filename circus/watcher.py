@@ -379,14 +379,14 @@ class Watcher(WatcherOptions):
         Re-entrant: the task holding the turn enters it again at once (a
         restart stops and starts in its own turn). The bound leaves room for
         the longest change a watcher makes (a stop that waits
-        graceful_timeout for each batch of processes); past it the change is
-        refused with ConflictError.
+        graceful_timeout for each batch of processes, a rolling reload); past
+        it the change is refused with ConflictError.
         """
         task = asyncio.current_task()
         if self._turn_owner is task:
             yield
             return
-        limit = CHANGE_WAIT + 2 * self.graceful_timeout
+        limit = CHANGE_WAIT + 2 * self.graceful_timeout + reloading.longest(self)
         try:
             await asyncio.wait_for(self.changing.acquire(), limit)
         except asyncio.TimeoutError:
