@@ -45,7 +45,7 @@ setup(
         "setproctitle",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium", "sphinx", "uvicorn", "gunicorn", "mypy", "types-psutil"],
+        "test": ["pytest", "pytest-timeout", "hypothesis", "redis", "selenium", "sphinx", "uvicorn", "gunicorn", "mypy", "types-psutil", "prometheus_client"],
         "redis": ["redis"],
         "docs": ["sphinx"],
     },

@@ -12,12 +12,14 @@ import time
 import zmq.asyncio
 
 from circus import __version__
+from circus import depends
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
 from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
 from circus.health import NotifyRouter
 from circus.helper_watchers import internal_watchers, settings_of
+from circus.observability import serve_arbiter
 from circus.orphans import Orphans
 from circus.pidfile import Pidfile
 from circus.publisher import EventPublisher
@@ -67,8 +69,9 @@ class Arbiter:
         umask=None,
         endpoint_owner=None,
         max_message_size=DEFAULTS["max_message_size"],
+        metrics_endpoint=None,
     ):
-        self.watchers = []
+        self.watchers: list[Watcher] = []
         self._watchers_by_name = {}
         self.endpoint = endpoint
         self.pubsub_endpoint = pubsub_endpoint
@@ -98,6 +101,9 @@ class Arbiter:
         self.umask = umask
         self.endpoint_owner = endpoint_owner
         self.max_message_size = max_message_size
+        self.metrics_endpoint = metrics_endpoint
+        self._metrics = None
+        self.init_mode = False  # circusd is a container's init (circus.pid1)
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
         self.fqdn = "%s@%s" % (fqdn_prefix, fqdn) if fqdn_prefix else fqdn
@@ -128,6 +134,7 @@ class Arbiter:
             self.sockets.add(CircusSocket("circushttpd", host=httpd_host, port=httpd_port))
         for cfg in internal_watchers(settings_of(self), self.plugins):
             self._register(build_watcher(cfg))
+        depends.start_order({w.name: depends.dependencies(w) for w in self.watchers})  # ValueError: unknown name, cycle
 
     # -- construction -------------------------------------------------------
 
@@ -286,6 +293,7 @@ class Arbiter:
             self.ctrl = Controller(self, self.endpoint, self.context, endpoint_owner=self.endpoint_owner,
                                    max_message_size=self.max_message_size)
             await self.ctrl.start()
+        self._metrics = serve_arbiter(self, self.metrics_endpoint)
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
         self.supervisor.start_watchdog(self._tasks)
@@ -308,17 +316,22 @@ class Arbiter:
                     self._tasks.spawn(watcher.manage_processes(), name="%s: manage" % watcher.name)
 
     async def start_watchers(self):
-        """Start every autostart watcher, highest priority first."""
-        for index, watcher in enumerate(self.iter_watchers()):
-            if self._stopping:
-                return  # a stop arrived while starting: start nothing more
+        """Start every autostart watcher, highest priority first, each after
+        the watchers it depends on are up (see circus.depends)."""
+        started: list[Watcher] = []
+
+        async def start(watcher):
             if not watcher.autostart:
-                continue
-            if index and self.warmup_delay > 0:
+                return
+            if started and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)
                 if self._stopping:
                     return  # the stop arrived during the warmup delay
+            started.append(watcher)
             await watcher.start()
+
+        # A stop arriving meanwhile: start nothing more.
+        await depends.start_in_order(self.iter_watchers(), start, lambda: self._stopping)
 
     async def autostart_watchers_up(self):
         """Wait until every autostart watcher is up; returns a one-line status.
@@ -337,12 +350,9 @@ class Arbiter:
             ", %d not ready" % not_ready if not_ready else "")
 
     async def stop_watchers(self):
-        """Stop every watcher, lowest priority first; equal priorities together."""
-        groups: dict[int, list[Watcher]] = {}
-        for watcher in self.watchers:
-            groups.setdefault(watcher.priority, []).append(watcher)
-        for priority in sorted(groups):
-            await asyncio.gather(*(w.stop() for w in groups[priority]))
+        """Stop every watcher, lowest priority first (equal priorities together),
+        dependants before the watchers they depend on."""
+        await depends.stop_in_order(self.iter_watchers(), lambda watcher: watcher.stop())
 
     def stop(self):
         """Stop every watcher, close everything, end :meth:`start`; callable from anywhere.
@@ -408,7 +418,7 @@ class Arbiter:
             self._check_task.cancel()
         await self.stop_watchers()
         if self.child_watcher is not None and self.child_watcher.reaps_all_children:
-            await self._orphans.stop(self.watchers)
+            await self._orphans.stop(self.watchers, everyone=self.init_mode)
         self.supervisor.stop_watchdog()
         await self._tasks.cancel_all()
         if self.ctrl is not None:
@@ -425,6 +435,9 @@ class Arbiter:
             self._events = None
         self.sockets.close_all()
         self.notify.close()
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
         if self.child_watcher is not None:
             if self.child_watcher.reaps_all_children:
                 self._signals.remove()
@@ -491,9 +504,12 @@ class Arbiter:
         return watcher
 
     def new_watcher(self, name, cmd, **options):
-        """A watcher built from ``add`` options, not registered; AlreadyExist if ``name`` is taken."""
+        """A watcher built from ``add`` options, not registered; AlreadyExist if
+        ``name`` is taken, ValueError if its ``depends_on`` names an unknown
+        watcher or makes a cycle."""
         if name.lower() in self._watchers_by_name:
             raise AlreadyExist("watcher %r already exists" % name)
+        depends.check_change(self.watchers, name, options.get("depends_on"))
         return build_watcher(dict(options, name=name, cmd=cmd))
 
     def add(self, watcher, start=False):

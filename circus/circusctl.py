@@ -22,6 +22,7 @@ from circus import __version__
 from circus.client import CircusClient
 from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_SUB
 from circus.commands import Command, get_commands
+from circus.commands.logs import Logs
 from circus.exc import ArgumentError, CallError
 
 #: The package version, as code written for Circus imports it from here.
@@ -59,7 +60,8 @@ def _add_global_options(parser, suppress=False):
     def default(value):
         return argparse.SUPPRESS if suppress else value
 
-    parser.add_argument("--endpoint", default=default(None), help="connection endpoint")
+    parser.add_argument("--endpoint", action="append", default=default(None),
+                        help="connection endpoint; repeat it (or give a comma-separated list) to ask several circusd")
     parser.add_argument("--timeout", type=float, default=default(5.0), help="connection timeout")
     parser.add_argument("--json", action="store_true", default=default(False), help="output to JSON")
     parser.add_argument("--prettify", action="store_true", default=default(False), help="prettify output")
@@ -94,11 +96,12 @@ def command_parser(command: Command) -> argparse.ArgumentParser:
     )
     _add_global_options(parser, suppress=True)
     for flag in command.options:
+        names = ["--" + flag.name] + (["-" + flag.short] if flag.short else [])
         if flag.kind is bool:
-            parser.add_argument("--" + flag.name, action="store_true", help=flag.help)
+            parser.add_argument(*names, action="store_true", help=flag.help)
         else:
             parser.add_argument(
-                "--" + flag.name,
+                *names,
                 type=flag.kind,
                 default=flag.default,
                 choices=flag.choices,
@@ -164,8 +167,16 @@ def show_reply(command: Command, reply: dict, options: Mapping[str, Any]) -> int
 # -- running commands ----------------------------------------------------------------
 
 
+def control_endpoints(options: Mapping[str, Any]) -> list[str]:
+    """Every endpoint ``--endpoint`` (or CIRCUSCTL_ENDPOINT) names, the default one without them."""
+    from circus.multi_endpoint import split_endpoints
+
+    given = options.get("endpoint")
+    return split_endpoints([given] if isinstance(given, str) else given, DEFAULT_ENDPOINT_DEALER)
+
+
 def control_endpoint(options: Mapping[str, Any]) -> str:
-    return options.get("endpoint") or os.environ.get("CIRCUSCTL_ENDPOINT") or DEFAULT_ENDPOINT_DEALER
+    return control_endpoints(options)[0]
 
 
 def call(options: Mapping[str, Any], msg: dict) -> dict:
@@ -186,7 +197,8 @@ def listen(topics: Sequence[str], options: Mapping[str, Any]) -> int:
     """Print circusd's events as they arrive, until interrupted."""
     from circus.consumer import CircusConsumer
 
-    endpoint = options.get("endpoint") or DEFAULT_ENDPOINT_SUB
+    given = options.get("endpoint")
+    endpoint = (given[0] if isinstance(given, list) else given) or DEFAULT_ENDPOINT_SUB
     with CircusConsumer(topics, endpoint=endpoint, ssh_server=options.get("ssh"),
                         ssh_keyfile=options.get("ssh_keyfile")) as events:
         try:
@@ -203,7 +215,12 @@ def run(command: Command, args: Sequence[str], flags: dict[str, Any], options: M
     try:
         if command.name == "listen":
             return listen(command.message(*args)["properties"]["topics"], options)
+        if isinstance(command, Logs) and flags.get("follow"):
+            return command.follow(args, flags, options, lambda msg: call(options, msg))
         msg = command.message(*args, **flags)
+        endpoints = control_endpoints(options)
+        if len(endpoints) > 1:
+            return _run_many(command, msg, options, endpoints)
         reply = call(options, msg)
     except ArgumentError as error:
         print(error, file=sys.stderr)
@@ -215,6 +232,13 @@ def run(command: Command, args: Sequence[str], flags: dict[str, Any], options: M
             print(error, file=sys.stderr)
         return EXIT_FAILURE
     return show_reply(command, reply, options)
+
+
+def _run_many(command: Command, msg: dict, options: Mapping[str, Any], endpoints: Sequence[str]) -> int:
+    from circus.multi_endpoint import ask_all, show
+
+    replies = ask_all(endpoints, msg, lambda endpoint, m: call(dict(options, endpoint=endpoint), m))
+    return show(replies, command.console_msg, options)
 
 
 def run_words(command: Command, words: Sequence[str], defaults: Mapping[str, Any]) -> int:

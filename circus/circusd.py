@@ -6,7 +6,7 @@ import resource
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
-from circus import __version__, activation, logger
+from circus import __version__, activation, logger, pid1
 from circus.exc import ConfigError
 from circus.pidfile import Pidfile, PidfileInUse
 from circus.sdnotify import Supervisor
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--daemon", action="store_true", help="run in the background")
     parser.add_argument("--pidfile", help="file holding circusd's pid")
+    parser.add_argument("--init", action="store_true",
+                        help="act as a container's init (automatic when circusd is pid 1)")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
 
@@ -136,6 +138,9 @@ def run(args: argparse.Namespace, cfg: dict, notify: DaemonNotifier | None,
     arbiter.proc_name = "circusd"
     if supervisor is not None:
         arbiter.supervisor = supervisor
+    arbiter.init_mode = pid1.wanted(args.init)
+    if arbiter.init_mode:
+        logger.info("init mode: circusd reaps and, at exit, stops every process it adopts")
     try:
         arbiter.start(cb=notify.ready if notify else None)
     except (OSError, PidfileInUse) as exc:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from circus import options
+from circus.depends import DependencyError, start_order
 from circus.exc import ConfigError
 from circus.sockets import check_address
 from circus.substitute import parse_env_dict, replace_gnu_args
@@ -332,6 +333,15 @@ def _watcher_section(section, name, base_env, env_patterns, environ, socket_name
     return watcher
 
 
+def _check_depends(watchers):
+    """Every depends_on names a watcher of the file, and there is no cycle."""
+    try:
+        start_order({config["name"]: config.get("depends_on") or [] for config, _ in watchers})
+    except DependencyError as exc:
+        section = next(s for c, s in watchers if c["name"] == exc.watcher)
+        raise section.error(str(exc), "depends_on") from None
+
+
 def _unique(configs, what, sections):
     seen = {}
     for config, section in zip(configs, sections):
@@ -368,6 +378,7 @@ def get_config(path: str) -> dict:
         if kind == "watcher:"
     ]
     _unique([c for c, _ in watchers], "watcher", [s for _, s in watchers])
+    _check_depends(watchers)
     plugin_sections = [(s, name) for s, kind, name in kinds if kind == "plugin:"]
     plugins = [_plugin_section(s, name, base_env, env_patterns, environ) for s, name in plugin_sections]
     _unique(plugins, "plugin", [s for s, _ in plugin_sections])

@@ -10,6 +10,7 @@ import time
 from circus import rolling
 from circus.arbiter import build_watcher
 from circus.config import get_config
+from circus.depends import start_in_order
 from circus.helper_watchers import settings_of, with_internal_watchers
 from circus.reload_plan import LIVE_CIRCUS_KEYS, plan_reload, uses_socket
 from circus.sockets import CircusSocket, CircusSockets
@@ -83,13 +84,12 @@ async def _apply(arbiter, plan, new_cfg, built, fresh, in_place=()):
         logger.info("socket %r listening at %s", name, sock.location)
     for name, size in plan.watchers_resized.items():
         await arbiter.get_watcher(name).set_numprocesses(size)
-    for name in sorted(built, key=lambda n: -built[n].priority):
-        watcher = built[name]
+    by_priority = [built[n] for n in sorted(built, key=lambda n: -built[n].priority)]
+    for watcher in by_priority:
         arbiter._register(watcher)
-        if name in plan.watchers_added:
+        if watcher.name.lower() in plan.watchers_added:
             watcher.notify_event("add", {"time": time.time()})
-        if watcher.autostart:
-            await watcher.start()
+    await start_in_order(by_priority, _autostart, lambda: arbiter._stopping)
     for watcher in arbiter.watchers:
         if any(uses_socket(watcher._cfg or {}, s) for s in fresh) and watcher.name.lower() not in built:
             await watcher.restart()
@@ -125,6 +125,11 @@ def _keep_old_config(arbiter, old):
     for index, cfg in enumerate(watchers):
         if cfg["name"].lower() == old["name"].lower():
             watchers[index] = old
+
+
+async def _autostart(watcher):
+    if watcher.autostart:
+        await watcher.start()
 
 
 def _internal_settings(arbiter, cfg):

@@ -190,3 +190,14 @@ def human2bytes(text: str) -> int:
     number, symbol = match.groups()
     power = _SYMBOLS.index(symbol.upper()) + 1 if symbol else 0
     return int(float(number) * (1 << (power * 10)))
+
+
+def to_listen_address(value: Any) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``; port 0 picks a free one) as ``(host, port)``."""
+    if not isinstance(value, str):
+        raise ValueError("not a string: %r" % (value,))
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError("expected host:port (such as 127.0.0.1:9101), got %r" % (value,))
+    return host, int(port)

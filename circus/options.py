@@ -23,6 +23,7 @@ from circus.convert import (
     to_float,
     to_gid,
     to_int,
+    to_listen_address,
     to_signum,
     to_uid,
     to_umask,
@@ -99,6 +100,12 @@ _non_negative_int = _in_range(to_int, 0, words="must be 0 or more")
 _retries = _in_range(to_int, -1, words="must be -1 (forever) or more")
 _non_negative_float = _in_range(to_float, 0, words="must be 0 or more")
 _port = _in_range(to_int, 0, 65535, words="port must be between 0 and 65535")
+
+
+def _listen_address(value):
+    """A ``host:port`` to listen on, kept as the text given."""
+    to_listen_address(value)
+    return _text(value).strip()
 
 
 def _user_name(value):
@@ -309,6 +316,21 @@ def _json_hooks(value):
     return {_text(name): _hook(hook) for name, hook in value.items()}
 
 
+def _watcher_names(value):
+    """``'db, cache'`` (or a JSON list of names) as a list of watcher names."""
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        names = [item.strip() for item in value]
+    else:
+        raise ValueError("expected watcher names separated by commas, got %r" % (value,))
+    if names == [""]:
+        return []
+    if not all(names):
+        raise ValueError("an empty watcher name in %r" % (value,))
+    return names
+
+
 def _json_port(value):
     return _port(_json_int(value))
 
@@ -423,6 +445,7 @@ _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://h
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
 _circus("max_message_size", _non_negative_int, _json_non_negative_int, 1048576, "Largest request body circusd parses, in bytes; a larger one gets an error reply (0: no limit).")
 _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: prefix@fqdn.")
+_circus("metrics_endpoint", _listen_address, _optional(_listen_address), None, "host:port where circusd serves /metrics (Prometheus), /healthz and /readyz over HTTP; unset: off.")
 _circus("stream_backend", _text, _str, "thread", "Accepted for compatibility and ignored: streams always run in a writer thread.", Live.NONE)
 
 
@@ -449,6 +472,9 @@ _watcher("stop_signal", to_signum, _json_signal, 15, "Signal that stops a proces
 _watcher("stop_children", *_bool, False, "Also send stop_signal to the children of each process.", Live.NONE)
 _watcher("max_retry", _retries, _json_retries, 5, "Failed starts in a row (see min_uptime) after which the watcher is stopped (-1: never).", Live.NONE)
 _watcher("min_uptime", _non_negative_float, _json_non_negative_float, 1.0, "Seconds a process must live to count as started; an earlier exit (except by SIGKILL) or a fork/exec error is a failed start.", Live.NONE)
+_watcher("respawn_delay", _non_negative_float, _json_non_negative_float, 0.0, "Seconds a slot waits before its respawn after a process died young (before min_uptime), doubling per young death in a row up to respawn_delay_max (0: the built-in crash-loop delays).", Live.NONE)
+_watcher("respawn_delay_max", _non_negative_float, _json_non_negative_float, 60.0, "Longest respawn wait of the respawn_delay backoff, in seconds (never below respawn_delay).", Live.NONE)
+_watcher("depends_on", _watcher_names, _optional(_watcher_names), None, "Watchers (comma-separated) that must be up before this one starts; it stops before them. Unknown names and cycles are errors.", Live.NONE)
 _watcher("retry_in", _non_negative_float, _optional(_json_non_negative_float), None, "Accepted for compatibility; the flapping plugin reads flapping.retry_in.", Live.NONE)
 _watcher("graceful_timeout", _non_negative_float, _json_non_negative_float, 30.0, "Seconds between stop_signal and SIGKILL.", Live.NONE)
 _watcher("priority", to_int, _json_int, 0, "Watchers with a higher priority start first.", Live.READONLY)
@@ -471,6 +497,7 @@ _watcher("env", _env_from_ini, _optional(_json_env), None, "Environment of the p
 _watcher("stdout_stream", _family_only("stdout_stream."), _optional(_json_stream), None, "Where the processes' stdout goes (see stdout_stream.*).", Live.NONE)
 _watcher("stderr_stream", _family_only("stderr_stream."), _optional(_json_stream), None, "Where the processes' stderr goes (see stderr_stream.*).", Live.NONE)
 _watcher("hooks", _family_only("hooks."), _optional(_json_hooks), None, "Hooks called around start, spawn, stop, signal and reap (see hooks.*).", Live.NONE, cli=_pairs(":"))
+_watcher("log_buffer_size", _non_negative_int, _json_non_negative_int, 65536, "Bytes of the latest output lines (of the streams circusd reads) kept in memory for `logs` and followed as log.* events; 0: none.", Live.NONE)
 _watcher("hook_timeout", _non_negative_float, _json_non_negative_float, 30.0, "Seconds a hook may run before it counts as failed (0: no limit).", Live.NONE)
 _watcher("ready", _ready_kind, _ready_kind, "none", "When a new process counts as up: none (once spawned), notify (it sends READY=1 to NOTIFY_SOCKET), tcp (ready_address accepts a connection) or http (ready_url answers 2xx).", Live.NONE)
 _watcher("ready_address", _ready_address, _optional(_ready_address), None, "host:port that ready = tcp connects to; $(circus.wid) and $(circus.sockets.NAME) (the socket's host:port) are substituted.", Live.NONE)

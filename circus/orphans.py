@@ -15,6 +15,8 @@ from circus.procinfo import child_pids, signal_pids
 
 logger = logging.getLogger("circus.arbiter")
 
+GRACE = 30.0  # an orphan's graceful timeout when no watcher gives one (the option's default)
+
 
 class Orphans:
     """The children of circusd that no watcher owns, and which of them to spare."""
@@ -30,11 +32,12 @@ class Orphans:
         """Spare ``pids``: processes left running on purpose (``rm --nostop``)."""
         self._spared.update(pids)
 
-    async def stop(self, watchers):
+    async def stop(self, watchers, everyone=False):
         """SIGTERM, then SIGKILL after the longest ``graceful_timeout``, every
-        orphan not spared; only when one of ``watchers`` has ``stop_children``."""
-        stoppers = [w for w in watchers if w.stop_children]
-        if not stoppers:
+        orphan not spared; only when one of ``watchers`` has ``stop_children``,
+        or ``everyone`` (circusd is a container's init, see circus.pid1)."""
+        stoppers = list(watchers) if everyone else [w for w in watchers if w.stop_children]
+        if not stoppers and not everyone:
             return
         orphans = [pid for pid in child_pids(os.getpid()) if pid not in self._spared]
         if orphans:
@@ -43,4 +46,4 @@ class Orphans:
             if not orphans:
                 return
             signal_pids(orphans, sig)
-            orphans = await wait_gone(orphans, max(w.graceful_timeout for w in stoppers))
+            orphans = await wait_gone(orphans, max((w.graceful_timeout for w in stoppers), default=GRACE))

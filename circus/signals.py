@@ -50,6 +50,7 @@ class SignalRouter:
         self._pending: collections.deque[int] = collections.deque()
         self._wake: asyncio.Event  # made by install(), on the loop that waits on it
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_asked = False
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         """Handle :data:`HANDLED_SIGNALS` on ``loop`` and start the router's task."""
@@ -88,6 +89,13 @@ class SignalRouter:
         if command is None:
             logger.info("got %s, ignored", name)
             return
+        if command == "quit":
+            if self._stop_asked and self.arbiter.init_mode:
+                from circus.pid1 import kill_descendants
+
+                kill_descendants()  # the stop in progress then ends at once
+                return
+            self._stop_asked = True
         logger.info("got %s, running %s", name, command)
         # Each command in its own task: a stop must not wait behind a reload
         # to be noticed (it then waits for the reload's end, as a client's does).

@@ -72,12 +72,12 @@ class Watcher(WatcherOptions):
         self.hooks = self._hooks.functions
         for hook_name, spec in (hooks or {}).items():
             self._hooks.set(hook_name, spec)
-        self._starts = StartFailures(name)
+        self._starts = StartFailures(name, lambda: (self.respawn_delay, self.respawn_delay_max))
         self._health = Health(self)  # readiness and watchdog (circus.health)
         self._respawns = {}  # wid -> the task that will respawn that slot
         self._on_demand = OnDemand(self)
         self._variables_cache = None
-        self._output = WatcherOutput(name, stdout_stream, stderr_stream)
+        self._output = WatcherOutput(name, stdout_stream, stderr_stream, watcher=self)
         self._check()
 
     stdout_stream = property(lambda self: self._output.streams["stdout"])
@@ -280,7 +280,7 @@ class Watcher(WatcherOptions):
 
     def _respawn_later(self, wid):
         """Respawn slot ``wid`` (reserved, not free) at once or after its delay."""
-        delay = self._starts.delay(wid)
+        delay = self._starts.respawning(wid)
         self._respawns[wid] = self._tasks.spawn(self._respawn(wid, delay), name="%s: respawn %d" % (self.name, wid))
 
     async def _respawn(self, wid, delay):

@@ -107,6 +107,10 @@ class OptionValues:
     check_flapping: bool
     hook_timeout: float
     listen_fds: bool
+    respawn_delay: float
+    respawn_delay_max: float
+    depends_on: list[str] | None
+    log_buffer_size: int
     ready: str
     ready_address: str | None
     ready_url: str | None

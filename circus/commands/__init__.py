@@ -72,6 +72,7 @@ class Flag(NamedTuple):
     default: Any = None
     choices: Optional[Tuple[str, ...]] = None
     metavar: Optional[str] = None
+    short: Optional[str] = None  # a one-letter alias: ``-n`` for ``--lines``
 
 
 def _is_builtin(cls) -> bool:
@@ -208,7 +209,11 @@ class OptionalNameCommand(Command):
     def message(self, *args: str, **opts: Any) -> dict:
         if len(args) > 1:
             raise exc.ArgumentError("Invalid number of arguments")
-        return self.make_message(name=args[0] if args else None)
+        return self.make_message(name=args[0] if args else None, **self.flag_props(bool(args), opts))
+
+    def flag_props(self, named: bool, opts: dict) -> dict:
+        """The properties circusctl's flags ``opts`` give (``named``: a name was given)."""
+        return {}
 
     def validate(self, props: dict) -> None:
         super().validate(props)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from circus.commands import WAITING, Command, Flag, as_key, discard, find_watcher, optional
-from circus.exc import ArgumentError
+from circus.commands import WAITING, Flag, OptionalNameCommand, as_key, discard, find_watcher, optional
 
 if TYPE_CHECKING:
     from circus.arbiter import Arbiter
     from circus.commands import Outcome
 
 
-class Reload(Command):
+class Reload(OptionalNameCommand):
     """Reload the arbiter or a watcher
 
     A graceful reload starts new processes, then stops the old ones (or,
@@ -50,21 +49,16 @@ class Reload(Command):
         WAITING,
     )
     waiting = True
-    usage = "[<name>]"
 
-    def message(self, *args: str, **opts: Any) -> dict:
-        if len(args) > 1:
-            raise ArgumentError("Invalid number of arguments")
-        return self.make_message(
-            name=args[0] if args else None,
-            graceful=not opts.get("terminate"),
-            sequential=bool(opts.get("sequential")),
-            waiting=opts.get("waiting"),
-        )
+    def flag_props(self, named: bool, opts: dict) -> dict:
+        return {
+            "graceful": not opts.get("terminate"),
+            "sequential": bool(opts.get("sequential")),
+            "waiting": opts.get("waiting"),
+        }
 
     def validate(self, props: dict) -> None:
         super().validate(props)
-        optional(props, "name", str)
         optional(props, "graceful", bool)
         optional(props, "sequential", bool)
 

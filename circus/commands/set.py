@@ -92,6 +92,13 @@ class Set(Command):
         watcher = find_watcher(arbiter, props["name"])
         if "uid" in props["options"]:
             check_owner(arbiter, props["options"]["uid"])
+        if "depends_on" in props["options"]:
+            from circus.depends import check_change
+
+            try:
+                check_change(arbiter.watchers, watcher.name, props["options"]["depends_on"])
+            except ValueError as error:
+                raise MessageError(str(error)) from None
         # Checked now, so that a hook that does not import or a stream that
         # cannot be built is an error reply, with or without waiting.
         plan = watcher.check_options(props["options"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from circus.commands import MATCH, WAITING, Command, as_key, discard, match_watchers, optional
-from circus.exc import ArgumentError, MessageError
+from circus.commands import MATCH, WAITING, OptionalNameCommand, as_key, discard, match_watchers, optional
+from circus.exc import MessageError
 
 if TYPE_CHECKING:
     from circus.arbiter import Arbiter
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from circus.watcher import Watcher
 
 
-class Start(Command):
+class Start(OptionalNameCommand):
     """Start the arbiter or a watcher
 
     ZMQ message
@@ -43,20 +43,12 @@ class Start(Command):
     name = "start"
     options = (MATCH, WAITING)
     waiting = True
-    usage = "[<name>]"
 
-    def message(self, *args: str, **opts: Any) -> dict:
-        if len(args) > 1:
-            raise ArgumentError("Invalid number of arguments")
-        return self.make_message(
-            name=args[0] if args else None,
-            match=opts.get("match") if args else None,
-            waiting=opts.get("waiting"),
-        )
+    def flag_props(self, named: bool, opts: dict) -> dict:
+        return {"match": opts.get("match") if named else None, "waiting": opts.get("waiting")}
 
     def validate(self, props: dict) -> None:
         super().validate(props)
-        optional(props, "name", str)
         if optional(props, "match", str, default="glob") not in ("simple", "glob", "regex"):
             raise MessageError("unknown match method %s" % props["match"])
 

@@ -47,9 +47,10 @@ async def _all_infos(watchers, extended):
 
 
 async def _named_info(name, watcher, extended):
+    from circus.crashloop import status_details
     from circus.procinfo import Slicer
 
-    return {"name": name, "info": await watcher_info(watcher, extended, Slicer())}
+    return {"name": name, "info": await watcher_info(watcher, extended, Slicer()), **status_details(watcher)}
 
 
 class Stats(Command):
@@ -58,7 +59,8 @@ class Stats(Command):
     For every process: pid, command, user, nice value, resident and virtual
     memory, CPU and memory percentages, CPU time, age, and the same for its
     children; then its ``wid`` and ``respawn_delay``, the seconds the latest
-    respawn of that slot waited (0 unless the slot keeps failing to start).
+    respawn of that slot waited (0 unless the slot keeps failing to start;
+    with the ``respawn_delay`` option, its backoff).
 
     ZMQ message
     -----------
@@ -70,8 +72,9 @@ class Stats(Command):
 
     Every property is optional. Without ``name`` the reply has ``infos``:
     ``{watcher: {pid: info}}``. With ``name`` it has ``name`` and ``info``
-    (``{pid: info}``); with ``process`` too, ``process`` and ``info`` (that
-    process's info). ``extended`` lets the watcher's ``extended_stats`` hook
+    (``{pid: info}``), and ``respawn_backoff`` when the watcher has
+    ``respawn_delay`` (see ``status``); with ``process`` too, ``process``
+    and ``info`` (that process's info). ``extended`` lets the watcher's ``extended_stats`` hook
     add its own keys.
 
     Command line

@@ -25,9 +25,11 @@ class Status(OptionalNameCommand):
 
     ``name`` is optional. With it the reply's ``status`` is the watcher's
     state (it replaces ``"ok"``); without it the reply has ``statuses``,
-    ``{watcher name: state}`` for every watcher. A watcher with readiness
-    configured some of whose running processes are not ready yet also has
-    ``not_ready``: their sorted pids.
+    ``{watcher name: state}`` for every watcher. A watcher with
+    ``respawn_delay`` set also has ``respawn_backoff``: the longest wait,
+    in seconds, of its slots' latest respawns (0 when none backs off). A
+    watcher with readiness configured some of whose running processes are
+    not ready yet also has ``not_ready``: their sorted pids.
 
     Command line
     ------------
@@ -44,11 +46,12 @@ class Status(OptionalNameCommand):
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         if props.get("name"):
+            from circus.crashloop import status_details
+
             watcher = find_watcher(arbiter, props["name"])
             not_ready = watcher._health.not_ready() if watcher._health.configured else []
-            if not_ready:
-                return {"status": watcher.status(), "not_ready": not_ready}
-            return {"status": watcher.status()}
+            return {"status": watcher.status(), **status_details(watcher),
+                    **({"not_ready": not_ready} if not_ready else {})}
         return {"statuses": arbiter.statuses()}
 
     def console_msg(self, reply: dict) -> str:

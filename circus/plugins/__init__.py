@@ -77,6 +77,14 @@ class CircusPlugin:
         self._periodics: list[PeriodicCallback] = []
         self._tasks = TaskSet("plugin %s" % self.label)
         self._loop_thread: int | None = None
+        self.configure(config)
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Read the plugin's own options from ``config`` (text, as given); the constructor's last step.
+
+        A plugin overrides this rather than the constructor. A ValueError
+        here refuses the plugin before it starts.
+        """
 
     # -- lifecycle ------------------------------------------------------------
 

@@ -50,11 +50,7 @@ class CommandReloader(CircusPlugin):
 
     name = "command_reloader"
 
-    def __init__(
-        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
-        ssh_server: str | None = None, **config: Any,
-    ) -> None:
-        super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
+    def configure(self, config: dict[str, Any]) -> None:
         self.loop_rate = float(config.get("loop_rate", 1))
         # watcher -> ((cmd, executable), (real path, mtime))
         self.known: dict[str, tuple[tuple[str | None, str | None], tuple[str | None, int | None]]] = {}

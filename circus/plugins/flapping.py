@@ -42,11 +42,7 @@ class Flapping(CircusPlugin):
 
     name = "flapping"
 
-    def __init__(
-        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
-        ssh_server: str | None = None, **config: Any,
-    ) -> None:
-        super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
+    def configure(self, config: dict[str, Any]) -> None:
         self.defaults = self._convert(config, DEFAULTS, "plugin %s" % self.name)
         self.tracks: dict[str, _Track] = {}
 

@@ -20,11 +20,7 @@ class HttpObserver(CircusPlugin):
 
     name = "http_observer"
 
-    def __init__(
-        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
-        ssh_server: str | None = None, **config: Any,
-    ) -> None:
-        super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
+    def configure(self, config: dict[str, Any]) -> None:
         self.check_url = config.get("check_url", "http://localhost/")
         self.loop_rate = float(config.get("loop_rate", 60))
         self.timeout = float(config.get("timeout", 10))

@@ -26,11 +26,7 @@ class RedisObserver(CircusPlugin):
 
     name = "redis_observer"
 
-    def __init__(
-        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
-        ssh_server: str | None = None, **config: Any,
-    ) -> None:
-        super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
+    def configure(self, config: dict[str, Any]) -> None:
         self.redis_url = config.get("redis_url", "redis://localhost:6379/0")
         self.loop_rate = float(config.get("loop_rate", 60))
         self.timeout = float(config.get("timeout", 5))

@@ -76,11 +76,7 @@ class ResourceWatcher(CircusPlugin):
 
     name = "resource_watcher"
 
-    def __init__(
-        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
-        ssh_server: str | None = None, **config: Any,
-    ) -> None:
-        super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
+    def configure(self, config: dict[str, Any]) -> None:
         self.watcher = config.get("watcher")
         if self.watcher is None and config.get("service") is not None:
             logger.warning("resource_watcher: 'service' is deprecated, use 'watcher = %s'", config["service"])

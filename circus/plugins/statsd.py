@@ -77,11 +77,7 @@ class StatsdEmitter(CircusPlugin):
 
     name = "statsd"
 
-    def __init__(
-        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
-        ssh_server: str | None = None, **config: Any,
-    ) -> None:
-        super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
+    def configure(self, config: dict[str, Any]) -> None:
         self.app = config.get("application_name", "app")
         self.statsd = StatsdClient(
             host=config.get("host", "localhost"),
@@ -103,11 +99,8 @@ class FullStats(StatsdEmitter):
 
     name = "full_stats"
 
-    def __init__(
-        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
-        ssh_server: str | None = None, **config: Any,
-    ) -> None:
-        super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
+    def configure(self, config: dict[str, Any]) -> None:
+        super().configure(config)
         self.loop_rate = float(config.get("loop_rate", 60))
 
     def handle_init(self) -> None:

@@ -37,11 +37,7 @@ class WatchDog(CircusPlugin):
 
     name = "watchdog"
 
-    def __init__(
-        self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
-        ssh_server: str | None = None, **config: Any,
-    ) -> None:
-        super().__init__(endpoint, pubsub_endpoint, check_delay, ssh_server=ssh_server, **config)
+    def configure(self, config: dict[str, Any]) -> None:
         self.loop_rate = float(config.get("loop_rate", 60))
         self.watchers_regex = re.compile(config.get("watchers_regex", ".*"))
         self.msg_regex = re.compile(config.get("msg_regex", DEFAULT_MSG_REGEX))

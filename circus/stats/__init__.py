@@ -7,6 +7,7 @@ the ``circusd-stats`` watcher when ``[circus] statsd = true``.
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from typing import Optional, Sequence
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--statspoint", default=DEFAULT_ENDPOINT_STATS, help="endpoint to publish the stats on")
     parser.add_argument("--log-level", dest="loglevel", default="info", help="log level")
     parser.add_argument("--log-output", dest="logoutput", default="-", help="'-', a file, or syslog://...")
+    parser.add_argument("--metrics", default=None, metavar="HOST:PORT",
+                        help="serve circusd's /metrics, /healthz and /readyz over HTTP there")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--ssh", default=None, help="ssh server to tunnel through (user@host:port)")
     return parser
@@ -36,7 +39,27 @@ async def _serve(args) -> None:
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, streamer.stop)
-    await streamer.run()
+    with _metrics_server(args):
+        await streamer.run()
+
+
+@contextlib.contextmanager
+def _metrics_server(args):
+    """With ``--metrics``: circusd's figures (the ``metrics`` command) served over HTTP meanwhile."""
+    if not args.metrics:
+        yield
+        return
+    from circus.client import AsyncCircusClient
+    from circus.observability import ClientSource, ObservabilityServer
+
+    client = AsyncCircusClient(endpoint=args.endpoint, timeout=5.0, ssh_server=args.ssh)
+    server = ObservabilityServer(ClientSource(client), args.metrics)
+    try:
+        server.start()
+        yield
+    finally:
+        server.stop()
+        client.stop()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -71,6 +94,14 @@ def _run(args) -> int:
     except ValueError as exc:
         print("circusd-stats: error: %s" % exc, file=sys.stderr)
         return 1
+    if args.metrics:
+        from circus.convert import to_listen_address
+
+        try:
+            to_listen_address(args.metrics)
+        except ValueError as exc:
+            print("circusd-stats: error: --metrics: %s" % exc, file=sys.stderr)
+            return 1
     import zmq
 
     _raise_fd_limit()

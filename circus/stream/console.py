@@ -34,6 +34,14 @@ class _Decoder:
         return text
 
 
+def _write_stdout(text):
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass  # circusd's stdout is closed or gone: nowhere to say so either
+
+
 class StdoutStream:
     """Writes the output, decoded as UTF-8, to circusd's stdout and flushes."""
 
@@ -44,11 +52,7 @@ class StdoutStream:
     def __call__(self, entry):
         text = self._decoder.decode(entry["data"], entry.get("pid"))
         if text:
-            try:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            except (OSError, ValueError):
-                pass  # circusd's stdout is closed or gone: nowhere to say so either
+            _write_stdout(text)
 
 
 class FancyStdoutStream:
@@ -84,11 +88,7 @@ class FancyStdoutStream:
             return
         out = self.render(text, pid)
         if out:
-            try:
-                sys.stdout.write(out)
-                sys.stdout.flush()
-            except (OSError, ValueError):
-                pass  # circusd's stdout is closed or gone: nowhere to say so either
+            _write_stdout(out)
 
     def render(self, text, pid):
         """The colored lines for ``text`` from ``pid`` (updates the open-line state)."""

@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from circus.stream import get_stream
+from circus.stream.logring import LogRing
 from circus.stream.redirector import Redirector
 
 logger = logging.getLogger("circus.stream")
@@ -19,12 +20,17 @@ NAMES = ("stdout", "stderr")
 
 
 class WatcherOutput:
-    """The ``stdout`` and ``stderr`` streams of watcher ``owner``."""
+    """The ``stdout`` and ``stderr`` streams of watcher ``owner``.
 
-    def __init__(self, owner, stdout_conf=None, stderr_conf=None):
+    With the ``watcher`` given, what the pipes give is also kept in its
+    ``ring`` (:class:`circus.stream.logring.LogRing`), for ``logs``.
+    """
+
+    def __init__(self, owner, stdout_conf=None, stderr_conf=None, watcher=None):
         self.owner = owner
         self.confs = {"stdout": dict(stdout_conf or {}), "stderr": dict(stderr_conf or {})}
         self.streams = {name: self.build(name, self.confs[name]) for name in NAMES}
+        self.ring = LogRing(watcher) if watcher is not None else None
         self._redirector = None
 
     def build(self, name, conf):
@@ -57,7 +63,7 @@ class WatcherOutput:
         if self._redirector is None and new is not None and running:
             # The watcher ran without any stream: nothing reads the pipes of
             # the processes the reload spawns unless a redirector exists.
-            self._redirector = _new_redirector()
+            self._redirector = self._new_redirector()
         if self._redirector is not None:
             self._redirector.set_stream(name, new)
         if running:
@@ -75,7 +81,7 @@ class WatcherOutput:
         if not any(self.streams.values()):
             return
         if self._redirector is None:
-            self._redirector = _new_redirector()
+            self._redirector = self._new_redirector()
         for name, stream in self.streams.items():
             self._redirector.set_stream(name, stream)
             _call_optional(stream, "open")
@@ -87,6 +93,9 @@ class WatcherOutput:
         for stream in self.streams.values():
             _call_optional(stream, "close")
 
+    def _new_redirector(self):
+        return Redirector(loop=asyncio.get_running_loop(), tap=self.ring.feed if self.ring else None)
+
     def add_process(self, process):
         if self._redirector is not None:
             self._redirector.add_process(process)
@@ -94,10 +103,6 @@ class WatcherOutput:
     def drain_process(self, pid):
         if self._redirector is not None:
             self._redirector.drain_process(pid)
-
-
-def _new_redirector():
-    return Redirector(loop=asyncio.get_running_loop())
 
 
 def _call_optional(obj, method):

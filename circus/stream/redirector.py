@@ -87,8 +87,15 @@ class StreamWriter:
 
 
 class Redirector:
-    def __init__(self, stdout_stream=None, stderr_stream=None, loop=None):
+    """Reads the pipes of processes into the streams' writers.
+
+    ``tap``, when set, is called on the loop with every entry as it is read
+    and with ``{'data': b'', ...}`` when a pipe reaches end of file.
+    """
+
+    def __init__(self, stdout_stream=None, stderr_stream=None, loop=None, tap=None):
         self.loop = loop or asyncio.get_event_loop()
+        self.tap = tap
         self._writers = {}
         self._pipes = {}  # fd -> (pid, name, file object)
         self.set_stream("stdout", stdout_stream)
@@ -148,6 +155,7 @@ class Redirector:
                 return
 
     def _emit(self, name, entry):
+        self._tap(entry)
         writer = self._writers.get(name)
         if writer is not None:
             writer.put(entry)
@@ -170,6 +178,15 @@ class Redirector:
         self.flush()
 
     def _close(self, fd):
-        _, _, pipe = self._pipes.pop(fd)
+        pid, name, pipe = self._pipes.pop(fd)
         self.loop.remove_reader(fd)
         pipe.close()
+        self._tap({"data": b"", "pid": pid, "name": name})
+
+    def _tap(self, entry):
+        if self.tap is None:
+            return
+        try:
+            self.tap(entry)
+        except Exception:  # the streams must get the output whatever the tap does
+            logger.exception("the output tap failed on output of %d", entry["pid"])

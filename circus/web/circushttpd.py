@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import tornado.httpserver
 import tornado.netutil
@@ -25,6 +25,7 @@ from circus import __version__
 from circus.client_defaults import DEFAULT_ENDPOINT_DEALER
 from circus.web import views
 from circus.web.controller import Controller
+from circus.web.daemons import DaemonsHandler
 from circus.web.live import LiveFeed
 
 logger = logging.getLogger("circus.web")
@@ -35,10 +36,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
 
 def make_app(controller: Controller, feed: LiveFeed,
              default_endpoint: str = DEFAULT_ENDPOINT_DEALER,
-             in_flight: Optional[views.InFlight] = None) -> tornado.web.Application:
+             in_flight: Optional[views.InFlight] = None,
+             endpoints: Sequence[str] = ()) -> tornado.web.Application:
     """The tornado application of the console (routes, templates, static files, XSRF).
 
-    ``in_flight`` counts the page requests being served (a new one if not given).
+    ``in_flight`` counts the page requests being served (a new one if not given);
+    ``endpoints`` are the daemons ``/daemons`` shows side by side.
     """
     name = r"([^/]+)"
     return tornado.web.Application(
@@ -48,6 +51,7 @@ def make_app(controller: Controller, feed: LiveFeed,
             (r"/disconnect", views.DisconnectHandler),
             (r"/add", views.AddWatcherHandler),
             (r"/socket", views.LiveSocket),
+            (r"/daemons", DaemonsHandler),
             (r"/watchers/%s" % name, views.WatcherHandler),
             (r"/watchers/%s/(toggle|incr|decr|kill)" % name, views.WatcherActionHandler),
         ],
@@ -60,6 +64,7 @@ def make_app(controller: Controller, feed: LiveFeed,
         controller=controller,
         feed=feed,
         default_endpoint=default_endpoint,
+        endpoints=list(endpoints),
         in_flight=in_flight or views.InFlight(),
     )
 
@@ -77,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
     parser.add_argument("--fd", type=int, default=None,
                         help="serve on this inherited listening socket instead of --host/--port")
-    parser.add_argument("--endpoint", default=None,
-                        help="circusd endpoint to connect to at start (else chosen in the page)")
+    parser.add_argument("--endpoint", action="append", default=None,
+                        help="circusd endpoint to connect to at start (else chosen in the page); "
+                             "repeat it to see several daemons side by side at /daemons")
     parser.add_argument("--log-level", dest="loglevel", default="info", help="log level")
     parser.add_argument("--log-output", dest="logoutput", default="-", help="'-', a file, or syslog://...")
     parser.add_argument("--ssh", default=None, help="ssh server to tunnel through (user@host:port)")
@@ -108,13 +114,14 @@ def _address(sock: socket.socket) -> str:
 
 async def serve(args: argparse.Namespace) -> None:
     """Run the console until one of INT, TERM, QUIT."""
+    endpoints = args.endpoint or []
     controller = Controller(ssh_server=args.ssh)
-    if args.endpoint:
-        controller.select(args.endpoint)
+    if endpoints:
+        controller.select(endpoints[0])
     feed = LiveFeed(controller)
     in_flight = views.InFlight()
-    app = make_app(controller, feed, default_endpoint=args.endpoint or DEFAULT_ENDPOINT_DEALER,
-                   in_flight=in_flight)
+    app = make_app(controller, feed, default_endpoint=endpoints[0] if endpoints else DEFAULT_ENDPOINT_DEALER,
+                   in_flight=in_flight, endpoints=endpoints)
     server = tornado.httpserver.HTTPServer(app, xheaders=True)
     sockets = _listen(server, args)
     logger.info("circushttpd %s listening on %s", __version__, ", ".join(_address(s) for s in sockets))

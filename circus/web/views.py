@@ -87,6 +87,7 @@ class BaseHandler(tornado.web.RequestHandler):
             messages=self._take_messages(),
             watcher_url=watcher_url,
             default_endpoint=self.application.settings["default_endpoint"],
+            endpoints=self.application.settings.get("endpoints", []),
         )
         return namespace
 

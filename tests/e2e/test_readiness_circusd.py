@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import psutil
 import pytest
@@ -244,3 +246,43 @@ def test_a_ready_url_that_cannot_be_reached_fails_the_starts_not_circusd(circusd
           what=lambda: "the watcher to give up; log:\n%s" % daemon.log()[-2000:])
     assert "not ready: GET http://$(circus.sockets.nosuch)/health" in daemon.log()
     assert daemon.alive() and ok(call(daemon, "numwatchers"))["numwatchers"] == 1
+
+
+def test_depends_on_waits_for_the_readiness_of_what_it_depends_on(circusd, tmp_path):
+    workers = ReadyWorkers(tmp_path)
+    daemon = circusd()
+    daemon.write_ini("""
+        [watcher:db]
+        cmd = %s
+        ready = notify
+        ready_timeout = 20
+
+        [watcher:app]
+        cmd = %s
+        depends_on = db
+    """ % (workers.cmd("db", "ready-after=1.5"), workers.cmd("app")))
+    with Subscriber(daemon.pubsub_endpoint) as events:
+        daemon.start()
+        seen = events.collect("watcher.app.spawn", timeout=20)
+    topics = [topic for topic, _ in seen]
+    assert "watcher.db.ready" in topics and topics.index("watcher.db.ready") < topics.index("watcher.app.spawn")
+
+
+def test_readyz_says_which_watcher_has_processes_not_ready(circusd, tmp_path):
+    workers = ReadyWorkers(tmp_path)
+    port = free_port()
+    daemon = start(circusd, ini(workers.cmd("slow", "ready-after=1.5"), ready="notify", ready_timeout=20),
+                   metrics_endpoint="127.0.0.1:%d" % port)
+
+    def readyz():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=5) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as answer:
+            return answer.code, json.loads(answer.read())
+        except OSError:
+            return None
+
+    code, body = until(readyz, 10)
+    assert code == 503 and body["not_ready"] == {"app": "1 process(es) not ready"}, body
+    until(lambda: readyz() == (200, {"status": "ready", "not_ready": {}}), 10)

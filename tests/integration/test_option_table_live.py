@@ -45,6 +45,7 @@ def other_values(tmp_path):
         "loggerconfig": "default",
         "max_message_size": "4096",
         "fqdn_prefix": "box",
+        "metrics_endpoint": "127.0.0.1:0",
         "stream_backend": "gevent",
     }
 

@@ -13,7 +13,7 @@ from circus.exc import ArgumentError
 
 COMMANDS = get_commands()
 EXPECTED = {
-    "add", "decr", "dstats", "get", "globaloptions", "incr", "ipython", "kill", "list", "listen",
+    "add", "decr", "dstats", "get", "globaloptions", "incr", "ipython", "kill", "list", "listen", "logs", "metrics",
     "listsockets", "numprocesses", "numwatchers", "options", "quit", "reload",
     "reloadconfig", "restart", "rm", "set", "signal", "start", "stats", "status", "stop",
 }  # fmt: skip

@@ -24,8 +24,8 @@ SPEC_KEYS = {
 SETTABLE = """numprocesses warmup_delay working_dir uid gid send_hup stop_signal stop_children
     shell env cmd args copy_env retry_in max_retry graceful_timeout stdout_stream stderr_stream
     max_age max_age_variance respawn singleton hooks close_child_stdin close_child_stdout
-    close_child_stderr hook_timeout min_uptime
-    ready ready_address ready_url ready_timeout watchdog_sec reload_batch""".split()
+    close_child_stderr hook_timeout min_uptime respawn_delay respawn_delay_max depends_on
+    log_buffer_size ready ready_address ready_url ready_timeout watchdog_sec reload_batch""".split()
 
 ALL_ROWS = [row for section in options.SECTIONS for row in options.rows(section)]
 
