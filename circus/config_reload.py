@@ -109,7 +109,7 @@ async def _roll(arbiter, rolled, old_watchers, new_watchers):
     for name, changes in rolled.items():
         watcher = arbiter.get_watcher(name)
         try:
-            await rolling.roll_config(watcher, old_watchers[name], changes)
+            await rolling.apply_or_undo(watcher, watcher.check_options(changes))
         except rolling.ReloadFailed as exc:
             failures.append(str(exc))
             _keep_old_config(arbiter, old_watchers[name])

@@ -17,7 +17,7 @@ import math
 import time
 
 from circus import options
-from circus.exc import CircusError
+from circus.exc import CircusError, MessageError
 from circus.commands.errors import COMMAND_ERROR
 
 logger = logging.getLogger("circus.watcher")
@@ -112,18 +112,23 @@ def config_changes(watcher, before, after):
     return changed or None
 
 
-async def roll_config(watcher, before, changed):
-    """Apply ``changed`` (of :func:`config_changes`) to ``watcher``: a rolling reload.
-
-    When the reload fails the options go back to ``before``'s and
-    ReloadFailed is raised: the watcher runs as it did.
-    """
-    defaults = options.defaults("watcher")
-    undo = watcher.check_options({key: before.get(key, defaults.get(key)) for key in changed})
-    plan = watcher.check_options(changed)
+async def apply_or_undo(watcher, plan):
+    """``watcher.apply_options(plan)``; when the rolling reload it makes fails, the
+    options it set go back to their values, so the watcher runs as it did
+    (its processes, and the command a respawn runs), and ReloadFailed is raised."""
+    undo = _undo_plan(watcher, plan.values) if applies(watcher) else None
     try:
         await watcher.apply_options(plan)
     except ReloadFailed:
-        async with watcher.turn():
-            watcher._apply_plan(undo)
+        if undo is not None:
+            async with watcher.turn():
+                watcher._apply_plan(undo)
         raise
+
+
+def _undo_plan(watcher, keys):
+    """The plan that sets ``keys`` back to their present values; None when one cannot be."""
+    try:
+        return watcher.check_options({key: watcher.get_option(key) for key in keys})
+    except (KeyError, MessageError):
+        return None

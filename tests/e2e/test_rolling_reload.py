@@ -7,6 +7,8 @@ A real server too: gunicorn sends READY=1 itself (its own sd_notify).
 """
 
 import asyncio
+import os
+import signal
 import sys
 
 import pytest
@@ -148,3 +150,21 @@ def test_a_reload_of_every_watcher_reloads_the_others_when_one_cannot_roll(circu
     assert pids(daemon) == before
     (new,) = until(lambda: ok(call(daemon, "list", name="other"))["pids"], 10)
     assert new != other  # reloaded all the same
+
+
+def test_a_set_whose_rolling_reload_fails_puts_the_command_back(circusd, tmp_path):
+    daemon, mode, port = http_stack(circusd, tmp_path, ready_timeout=1.5)
+    before = pids(daemon)
+    old_cmd = ok(call(daemon, "get", name="web", keys=["cmd"]))["options"]["cmd"]
+    broken = old_cmd.replace("generation=1", "generation=2 --never-ready")
+    reply = call(daemon, "set", name="web", options={"cmd": broken}, waiting=True, timeout=60)
+    assert reply["status"] == "error" and "reload of 'web' stopped" in reply["reason"], reply
+    assert ok(call(daemon, "get", name="web", keys=["cmd"]))["options"]["cmd"] == old_cmd
+    assert pids(daemon) == before
+    # A respawn runs the command that serves, not the one that failed.
+    os.kill(before[0], signal.SIGKILL)
+    until(lambda: len(pids(daemon)) == NUMPROCESSES and before[0] not in pids(daemon), 10)
+    (newest,) = [pid for pid in pids(daemon) if pid not in before]
+    until(lambda: not_ready(daemon) is None, 10, what="the respawned worker to be ready")
+    assert "generation=1" in " ".join(ReadyWorkers(tmp_path).reports("web")[-1]["argv"])
+    assert newest in pids(daemon)
