@@ -283,6 +283,6 @@ def test_readyz_says_which_watcher_has_processes_not_ready(circusd, tmp_path):
         except OSError:
             return None
 
-    code, body = until(readyz, 10)
+    code, body = until(readyz, 10, what=lambda: "/readyz to answer; log:\n%s" % daemon.log()[-2000:])
     assert code == 503 and body["not_ready"] == {"app": "1 process(es) not ready"}, body
     until(lambda: readyz() == (200, {"status": "ready", "not_ready": {}}), 10)
