@@ -271,7 +271,7 @@ def test_depends_on_waits_for_the_readiness_of_what_it_depends_on(circusd, tmp_p
 def test_readyz_says_which_watcher_has_processes_not_ready(circusd, tmp_path):
     workers = ReadyWorkers(tmp_path)
     port = free_port()
-    daemon = start(circusd, ini(workers.cmd("slow", "ready-after=1.5"), ready="notify", ready_timeout=20),
+    daemon = start(circusd, ini(workers.cmd("slow", "ready-after=2.5"), ready="notify", ready_timeout=20),
                    metrics_endpoint="127.0.0.1:%d" % port)
 
     def readyz():
@@ -283,6 +283,13 @@ def test_readyz_says_which_watcher_has_processes_not_ready(circusd, tmp_path):
         except OSError:
             return None
 
+    def ready_gauge():
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as answer:
+            lines = answer.read().decode().splitlines()
+        return [line for line in lines if line.startswith("circus_watcher_ready_processes{")]
+
     code, body = until(readyz, 10, what=lambda: "/readyz to answer; log:\n%s" % daemon.log()[-2000:])
     assert code == 503 and body["not_ready"] == {"app": "1 process(es) not ready"}, body
+    assert ready_gauge() == ['circus_watcher_ready_processes{watcher="app"} 0']
     until(lambda: readyz() == (200, {"status": "ready", "not_ready": {}}), 10)
+    assert ready_gauge() == ['circus_watcher_ready_processes{watcher="app"} 1']
