@@ -12,7 +12,7 @@ import time
 import zmq.asyncio
 
 from circus import __version__
-from circus import depends
+from circus import depends, up
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
 from circus.environment import add_pythonpath_to_sys_path
@@ -334,20 +334,20 @@ class Arbiter:
         await depends.start_in_order(self.iter_watchers(), start, lambda: self._stopping)
 
     async def autostart_watchers_up(self):
-        """Wait until every autostart watcher is up; returns a one-line status.
+        """Wait until every autostart watcher is up (or has given up: stopped,
+        e.g. after max_retry); returns a one-line status.
 
         Called once :meth:`start_watchers` (or a reload) has returned, before
-        circusd tells its supervisor it is ready. "Up" is "active", and
-        where ``ready`` is set, every process ready (or its ``ready_timeout``
-        over: see :mod:`circus.health`).
+        circusd tells its supervisor it is ready; "up" is :mod:`circus.up`'s.
         """
         autostart = [w for w in self.watchers if w.autostart]
-        active = [w for w in autostart if w.is_active()]
-        await asyncio.gather(*(w._health.all_ready(w.ready_timeout) for w in active if w.ready != "none"))
-        not_ready = sum(len(w._health.not_ready()) for w in active)
-        return "%d of %d autostart watchers active, %d processes%s" % (
-            len(active), len(autostart), self.numprocesses(),
-            ", %d not ready" % not_ready if not_ready else "")
+        await asyncio.gather(*(up.wait_until_up(w, lambda: self._stopping) for w in autostart))
+        waiting = up.not_up(self)
+        status = "%d of %d autostart watchers up, %d processes" % (
+            len(autostart) - len(waiting), len(autostart), self.numprocesses())
+        if waiting:
+            status += "; not up: " + ", ".join("%s (%s)" % item for item in sorted(waiting.items()))
+        return status
 
     async def stop_watchers(self):
         """Stop every watcher, lowest priority first (equal priorities together),

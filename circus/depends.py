@@ -13,6 +13,7 @@ import logging
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from circus import options
+from circus.up import wait_until_up
 from circus.states import ProcessState
 
 logger = logging.getLogger("circus.arbiter")
@@ -95,28 +96,6 @@ def _runtime_order(watchers: Sequence) -> tuple[list, Dict[str, list]]:
         return list(watchers), {w.name: [] for w in watchers}
     return ([by_name[n.lower()] for n in ordered],
             {n: [by_name[d.lower()] for d in deps] for n, deps in graph.items()})
-
-
-def is_up(watcher) -> bool:
-    """Whether the dependants of ``watcher`` may start: it is active with
-    all its processes running and ready (``ready``, see circus.health; an
-    on-demand one: once it waits for a connection)."""
-    if watcher.on_demand and watcher.is_stopped():
-        return True
-    running = sum(1 for p in watcher.processes.values() if p.state is ProcessState.RUNNING and p.ready)
-    return watcher.is_active() and running >= watcher.numprocesses
-
-
-async def wait_until_up(watcher, give_up: Callable[[], bool]) -> bool:
-    """Wait until ``watcher`` is up (True); False once it is stopped (its
-    start failed, or it is not started) or ``give_up()`` says so."""
-    pause = 0.01
-    while not is_up(watcher):
-        if watcher.is_stopped() or give_up():
-            return False
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.1)
-    return True
 
 
 async def start_in_order(watchers: Sequence, start: Callable[[Any], Awaitable],

@@ -14,8 +14,8 @@ probe of each process and drops them when the process exits or is abandoned.
 :class:`NotifyRouter` is the arbiter's part: one notify socket for every
 watcher, opened on the first process that needs it, whose messages go to the
 watcher of the sending pid (the kernel's credentials say which pid it is).
-:func:`not_ready` is circusd's own verdict, the one answer ``/readyz``,
-``metrics`` and anything else ask for.
+Whether a watcher is *up* (depends_on, ``/readyz``, circusd's own
+``READY=1``) counts its ready processes: :mod:`circus.up`.
 """
 
 from __future__ import annotations
@@ -24,34 +24,13 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
 
 from circus import readiness
 from circus.sdnotify import NotifyServer
 from circus.states import ProcessState, WatcherState
 from circus.substitute import expand_command
 
-if TYPE_CHECKING:
-    from circus.arbiter import Arbiter
-
 logger = logging.getLogger("circus.watcher")
-
-
-def not_ready(arbiter: Arbiter) -> dict[str, str]:
-    """``{watcher name: why it is not ready}``; empty when circusd is ready.
-
-    Ready: every autostart watcher is active and, where ``ready`` is set,
-    every running process of it is ready.
-    """
-    verdict = {}
-    for watcher in arbiter.iter_watchers():
-        if not watcher.autostart:
-            continue
-        if not watcher.is_active():
-            verdict[watcher.name] = "watcher is %s" % watcher.status()
-        elif watcher.ready != "none" and watcher._health.not_ready():
-            verdict[watcher.name] = "%d process(es) not ready" % len(watcher._health.not_ready())
-    return verdict
 
 
 class _Tracked:
@@ -225,14 +204,6 @@ class Health:
         except TimeoutError:
             return "not ready within %g s (ready_timeout)" % timeout
         return None
-
-    async def all_ready(self, timeout):
-        """Wait (at most ``timeout`` s) until every running process is ready; the pids still not ready."""
-        waiting = [p for p in self.watcher.processes.values()
-                   if p.state is ProcessState.RUNNING and not p.ready]
-        if waiting:
-            await self.wait_ready(waiting, timeout)
-        return self.not_ready()
 
     # -- the watchdog -----------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 ``GET /metrics``  the Prometheus text exposition (:mod:`circus.metrics`);
 ``GET /healthz``  200 while circusd's loop answers;
-``GET /readyz``   200 when circusd is ready (:func:`circus.health.not_ready`),
+``GET /readyz``   200 when circusd is ready (:func:`circus.up.not_up`),
                   else 503; the JSON body names what is not ready.
 
 A tornado HTTP server on the loop it is started on: no thread, and each
@@ -54,9 +54,9 @@ class ArbiterSource:
         return await exposition(self.arbiter)
 
     async def not_ready(self) -> dict[str, str]:
-        from circus.health import not_ready
+        from circus.up import not_up
 
-        return not_ready(self.arbiter)
+        return not_up(self.arbiter)
 
 
 class ClientSource:

@@ -497,7 +497,7 @@ _watcher("env", _env_from_ini, _optional(_json_env), None, "Environment of the p
 _watcher("stdout_stream", _family_only("stdout_stream."), _optional(_json_stream), None, "Where the processes' stdout goes (see stdout_stream.*).", Live.NONE)
 _watcher("stderr_stream", _family_only("stderr_stream."), _optional(_json_stream), None, "Where the processes' stderr goes (see stderr_stream.*).", Live.NONE)
 _watcher("hooks", _family_only("hooks."), _optional(_json_hooks), None, "Hooks called around start, spawn, stop, signal and reap (see hooks.*).", Live.NONE, cli=_pairs(":"))
-_watcher("log_buffer_size", _non_negative_int, _json_non_negative_int, 65536, "Bytes of the latest output lines (of the streams circusd reads) kept in memory for `logs` and followed as log.* events; 0: none.", Live.NONE)
+_watcher("log_buffer_size", _non_negative_int, _json_non_negative_int, 65536, "Bytes of the latest stdout/stderr lines kept in memory for `logs` and followed as log.* events; an output without a stream is then piped and written on to circusd's own. 0: none kept, and such an output is inherited from circusd (Circus 0.19).", Live.NONE)
 _watcher("hook_timeout", _non_negative_float, _json_non_negative_float, 30.0, "Seconds a hook may run before it counts as failed (0: no limit).", Live.NONE)
 _watcher("ready", _ready_kind, _ready_kind, "none", "When a new process counts as up: none (once spawned), notify (it sends READY=1 to NOTIFY_SOCKET), tcp (ready_address accepts a connection) or http (ready_url answers 2xx).", Live.NONE)
 _watcher("ready_address", _ready_address, _optional(_ready_address), None, "host:port that ready = tcp connects to; $(circus.wid) and $(circus.sockets.NAME) (the socket's host:port) are substituted.", Live.NONE)

@@ -31,4 +31,6 @@ class EventPublisher:
             logger.debug("event %s not published: %s", topic, exc)
 
     def close(self):
-        self.socket.close()
+        # Up to half a second for the last events (a quit's stops) to leave;
+        # a subscriber that cannot take them does not hold circusd longer.
+        self.socket.close(linger=500)

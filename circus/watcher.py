@@ -84,6 +84,8 @@ class Watcher(WatcherOptions):
     stderr_stream = property(lambda self: self._output.streams["stderr"])
     stdout_stream_conf = property(lambda self: self._output.confs["stdout"])
     stderr_stream_conf = property(lambda self: self._output.confs["stderr"])
+    start_failures = property(lambda self: self._starts)  # counts (restarts, failures), delays
+    log_ring = property(lambda self: self._output.ring)  # the latest output lines, for logs
 
     # -- options (the rest: circus.watcher_options) ---------------------------
 

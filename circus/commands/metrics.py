@@ -12,10 +12,10 @@ if TYPE_CHECKING:
 
 
 async def _figures(arbiter):
-    from circus.health import not_ready
+    from circus.up import not_up
     from circus.metrics import exposition
 
-    return {"metrics": await exposition(arbiter), "not_ready": not_ready(arbiter)}
+    return {"metrics": await exposition(arbiter), "not_ready": not_up(arbiter)}
 
 
 class Metrics(Command):

@@ -222,7 +222,7 @@ def test_sighup_reload_is_bracketed_by_reloading_and_ready(circusd, workers, sup
     ready = supervisor.wait_for("READY", "1", after=reloading + 1)
     # READY=1 comes once the reload is applied.
     assert len(daemon.pids("web")) == 3
-    assert supervisor.messages[ready]["STATUS"].startswith("1 of 1 autostart watchers active")
+    assert supervisor.messages[ready]["STATUS"].startswith("1 of 1 autostart watchers up")
     assert daemon.terminate() == 0
 
 
@@ -334,10 +334,10 @@ def test_ready_waits_for_the_workers_readiness(circusd, tmp_path, supervisor):
     """ % workers.cmd("late", "ready-after=1.0"))
     daemon.start()
     ready = supervisor.wait_for("READY", "1")
-    # circusd's READY=1 waited for its worker's (sent 1 s after its start):
-    # the status counts the processes not ready at that moment, none.
-    assert supervisor.messages[ready]["STATUS"] == "1 of 1 autostart watchers active, 1 processes"
+    # circusd's READY=1 waited for its worker's, sent 1 s after its start:
+    # seen at once, the worker is ready already.
     assert "not_ready" not in call(daemon, "status", name="web")
+    assert supervisor.messages[ready]["STATUS"] == "1 of 1 autostart watchers up, 1 processes"
     (report,) = workers.wait_reports("late", 1)
     # The worker was not given circusd's own NOTIFY_SOCKET but the workers' one.
     assert report["env"]["NOTIFY_SOCKET"] != supervisor.path
