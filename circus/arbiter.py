@@ -21,6 +21,7 @@ from circus.helper_watchers import internal_watchers, settings_of
 from circus.observability import serve_arbiter
 from circus.orphans import Orphans
 from circus.pidfile import Pidfile
+from circus.curve import CurveServer
 from circus.publisher import EventPublisher
 from circus.sdnotify import Supervisor
 from circus.signals import SignalRouter
@@ -69,6 +70,9 @@ class Arbiter:
         endpoint_owner=None,
         max_message_size=DEFAULTS["max_message_size"],
         metrics_endpoint=None,
+        curve_secret_key=None,
+        curve_authorized_keys=None,
+        curve_readonly_keys=None,
     ):
         self.watchers: list[Watcher] = []
         self._watchers_by_name = {}
@@ -102,6 +106,10 @@ class Arbiter:
         self.max_message_size = max_message_size
         self.metrics_endpoint = metrics_endpoint
         self._metrics = None
+        self.curve_secret_key = curve_secret_key
+        self.curve_authorized_keys = curve_authorized_keys
+        self.curve_readonly_keys = curve_readonly_keys
+        self.curve = CurveServer.of(self)  # None: Curve off; ValueError naming a bad key file
         self.init_mode = False  # circusd is a container's init (circus.pid1)
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
@@ -281,7 +289,9 @@ class Arbiter:
         if self.context is None:
             self.context = zmq.asyncio.Context()
             self._owns_context = True
-        self._events = EventPublisher(self.context, self.pubsub_endpoint)
+        if self.curve is not None:
+            self.curve.start(self.context)
+        self._events = EventPublisher(self.context, self.pubsub_endpoint, curve=self.curve)
         self.sockets.bind_and_listen_all()
         for sock in self.sockets.values():
             logger.info("socket %r listening at %s", sock.name, sock.location)
@@ -427,6 +437,8 @@ class Arbiter:
         if self._events is not None:
             self._events.close()
             self._events = None
+        if self.curve is not None:
+            self.curve.stop()
         self.sockets.close_all()
         if self._metrics is not None:
             self._metrics.stop()

@@ -68,6 +68,7 @@ class Logs(OptionalNameCommand):
     """
 
     name = "logs"
+    readonly = True
     options = (
         Flag("lines", "print only the last LINES lines", kind=int, metavar="LINES", short="n"),
         Flag("follow", "then print new lines as they come, until interrupted", short="f"),
