@@ -78,7 +78,7 @@ def _dealer(context, endpoint, ssh_server, ssh_keyfile, curve_key=None, server_k
     socket.setsockopt(zmq.IDENTITY, uuid.uuid4().hex.encode("ascii"))
     socket.setsockopt(zmq.LINGER, 0)
     try:
-        connect(socket, endpoint, ssh_server, ssh_keyfile, curve_key, server_key)
+        connect(socket, endpoint, ssh_server, ssh_keyfile, curve_key=curve_key, server_key=server_key)
     except BaseException:
         socket.close()
         raise
@@ -102,7 +102,7 @@ def curve_keys(curve_key: str | None, server_key: str | None) -> tuple[bytes, by
 
 def connect(
     socket: zmq.Socket, endpoint: str, ssh_server: str | None = None, ssh_keyfile: str | None = None,
-    curve_key: str | None = None, server_key: str | None = None,
+    *, curve_key: str | None = None, server_key: str | None = None,
 ) -> None:
     """Connect ``socket`` to ``endpoint``, through an ssh tunnel if ``ssh_server``.
 

@@ -38,7 +38,8 @@ class CircusConsumer:
         for topic in self.topics:
             self.pubsub_socket.setsockopt(zmq.SUBSCRIBE, topic.encode("utf8") if isinstance(topic, str) else topic)
         try:
-            connect(self.pubsub_socket, endpoint, ssh_server, ssh_keyfile, curve_key, server_key)
+            connect(self.pubsub_socket, endpoint, ssh_server, ssh_keyfile, curve_key=curve_key,
+                    server_key=server_key)
         except BaseException:
             self.stop()
             raise

@@ -142,6 +142,22 @@ def client_args(curve_key: str | None, server_key: str | None) -> list[str]:
     return ["--curve-key", curve_key, "--server-key", server_key or curve_key]
 
 
+def add_client_options(parser: Any) -> None:
+    """``--curve-key`` and ``--server-key`` on an argparse parser of a client program."""
+    parser.add_argument("--curve-key", dest="curve_key", default=None,
+                        help="CurveZMQ: this client's .key_secret file (see circusctl keygen)")
+    parser.add_argument("--server-key", dest="server_key", default=None,
+                        help="CurveZMQ: the public .key file of circusd's curve_secret_key")
+
+
+def add_server_options(parser: Any) -> None:
+    """The options of a program that binds a channel of circusd's (circusd-stats)."""
+    parser.add_argument("--curve-authorized-keys", dest="curve_authorized_keys", default=None,
+                        help="CurveZMQ: directory of the public keys let in (with --curve-key)")
+    parser.add_argument("--curve-readonly-keys", dest="curve_readonly_keys", default=None,
+                        help="CurveZMQ: directory of the read-only public keys let in (with --curve-key)")
+
+
 # -- the server side ----------------------------------------------------------------
 
 
@@ -155,6 +171,8 @@ class CurveServer:
     def __init__(self, secret_key: str, authorized_keys: str | None = None,
                  readonly_keys: str | None = None) -> None:
         self.secret_key_path = secret_key
+        self.authorized_keys_path = authorized_keys
+        self.readonly_keys_path = readonly_keys
         self.public, self.secret = load_secret(secret_key, "curve_secret_key file")
         full = load_key_dir(authorized_keys, "curve_authorized_keys") if authorized_keys else {}
         readonly = load_key_dir(readonly_keys, "curve_readonly_keys") if readonly_keys else {}
@@ -200,6 +218,16 @@ class CurveServer:
             self._gate.stop()
             self._gate = None
 
-    def helper_args(self) -> list[str]:
-        """What circusd hands its helpers: its own key pair, as client and server key."""
-        return client_args(self.secret_key_path, self.secret_key_path)
+    def helper_args(self, server: bool = False) -> list[str]:
+        """What circusd hands its helpers: its own key pair, as client and server key.
+
+        ``server``: also the key directories, for a helper binding a channel
+        of its own that the same clients may use (circusd-stats).
+        """
+        args = client_args(self.secret_key_path, self.secret_key_path)
+        if server:
+            for option, path in (("--curve-authorized-keys", self.authorized_keys_path),
+                                 ("--curve-readonly-keys", self.readonly_keys_path)):
+                if path:
+                    args += [option, path]
+        return args

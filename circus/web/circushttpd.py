@@ -23,6 +23,7 @@ import tornado.web
 
 from circus import __version__
 from circus.client_defaults import DEFAULT_ENDPOINT_DEALER
+from circus.curve import add_client_options
 from circus.web import views
 from circus.web.controller import Controller
 from circus.web.daemons import DaemonsHandler
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-output", dest="logoutput", default="-", help="'-', a file, or syslog://...")
     parser.add_argument("--ssh", default=None, help="ssh server to tunnel through (user@host:port)")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    add_client_options(parser)
     return parser
 
 
@@ -115,7 +117,7 @@ def _address(sock: socket.socket) -> str:
 async def serve(args: argparse.Namespace) -> None:
     """Run the console until one of INT, TERM, QUIT."""
     endpoints = args.endpoint or []
-    controller = Controller(ssh_server=args.ssh)
+    controller = Controller(ssh_server=args.ssh, curve_key=args.curve_key, server_key=args.server_key)
     if endpoints:
         controller.select(endpoints[0])
     feed = LiveFeed(controller)

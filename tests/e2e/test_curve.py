@@ -215,3 +215,60 @@ def test_exposed_endpoint_without_curve_is_warned(circusd, tmp_path):
     quiet.write_ini(WATCHERS)
     quiet.start().wait_answering()
     assert "reachable from other hosts" not in quiet.log()
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_helpers_circusd_starts_use_its_keys(circusd, keys, tmp_path):
+    """circusd-stats, a plugin and the web console get in; the stats channel takes keyed clients only."""
+    from circus.stats.client import StatsClient
+    from helpers import http_get_tcp, python
+
+    daemon = circusd()
+    port = free_port()
+    stats_endpoint = "ipc://%s" % (tmp_path / "stats.sock")
+    daemon.write_ini("""
+        [watcher:crasher]
+        cmd = %s
+
+        [plugin:flapping]
+        use = circus.plugins.flapping.Flapping
+        """ % python("import sys\nsys.exit(3)"), circus={
+        "curve_secret_key": keys["server"][1],
+        "curve_authorized_keys": tmp_path / "authorized",
+        "curve_readonly_keys": tmp_path / "readonly",
+        "statsd": "true", "stats_endpoint": stats_endpoint,
+        "httpd": "true", "httpd_port": port, "check_delay": 1, "debug": "true",
+    })
+    daemon.start()
+    # The plugin follows the events and stops the crasher through the control socket.
+    daemon.wait_log(r"crasher: flapping, stopped", timeout=20)
+    context = zmq.Context()
+    keyed = StatsClient(stats_endpoint, context=context, curve_key=keys["viewer"][1], server_key=keys["server"][0])
+    bare = StatsClient(stats_endpoint, context=context)
+    try:
+        got = until(lambda: keyed.receive(timeout=0.2), 20, what="a stat on the keyed stats client")
+        assert got[0] in ("circus", "circusd-stats", "circushttpd", "plugin:flapping", "sockets")
+        assert bare.receive(timeout=0.5) is None
+    finally:
+        keyed.socket.close()
+        bare.socket.close()
+        context.term()
+    # The web console, connected through circusd's own keys, lists the watchers.
+    page = until(lambda: _page(http_get_tcp, port), 20, what="the console's index page")
+    assert "crasher" in page
+    assert "refused" not in daemon.log()
+
+
+def _page(get, port):
+    try:
+        body = get("127.0.0.1", port, "/")
+    except OSError:
+        return None
+    return body if "crasher" in body else None
