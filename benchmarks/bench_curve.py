@@ -27,16 +27,12 @@ import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench_control  # noqa: E402
 import harness  # noqa: E402
-from bench_control import round_trips  # noqa: E402
 
 from circus.curve import client_keys, keygen, secure_client  # noqa: E402
 
-ROWS = [
-    ("status_p50", "status round trip p50", "ms"),
-    ("status_p99", "status round trip p99", "ms"),
-    ("status_cpu", "status, circusd CPU per call", "us"),
-]
+ROWS = bench_control.ROWS[:3]  # status p50, p99, circusd CPU per call
 MODES = ("curve off", "curve on")
 
 
@@ -69,7 +65,7 @@ def run_once(impl, n, args, context, options, prepare):
             control = harness.Control(context, daemon.endpoint, prepare=prepare)
             try:
                 harness.wait_until(lambda: _answers(control), 30, what="circusd answering")
-                figures["status_p50"], figures["status_p99"], figures["status_cpu"] = round_trips(
+                figures["status_p50"], figures["status_p99"], figures["status_cpu"] = bench_control.round_trips(
                     control, daemon.pid, args.calls, "status"
                 )
             finally:
