@@ -73,6 +73,10 @@ class Arbiter:
         curve_secret_key=None,
         curve_authorized_keys=None,
         curve_readonly_keys=None,
+        httpd_auth=None,
+        httpd_session_timeout=DEFAULTS["httpd_session_timeout"],
+        httpd_certfile=None,
+        httpd_keyfile=None,
     ):
         self.watchers: list[Watcher] = []
         self._watchers_by_name = {}
@@ -109,6 +113,8 @@ class Arbiter:
         self.curve_secret_key = curve_secret_key
         self.curve_authorized_keys = curve_authorized_keys
         self.curve_readonly_keys = curve_readonly_keys
+        self.httpd_auth, self.httpd_session_timeout = httpd_auth, httpd_session_timeout
+        self.httpd_certfile, self.httpd_keyfile = httpd_certfile, httpd_keyfile
         self.curve = CurveServer.of(self)  # None: Curve off; ValueError naming a bad key file
         self.init_mode = False  # circusd is a container's init (circus.pid1)
         self.pid = os.getpid()

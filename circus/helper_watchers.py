@@ -5,6 +5,7 @@ section, running circus code in circusd's own interpreter with the
 endpoints circusd really has.
 """
 
+import os
 import shlex
 import sys
 
@@ -68,12 +69,30 @@ def _stats_watcher(settings):
     )
 
 
+def _httpd_args(settings):
+    """The console's login and TLS options; ValueError now (circusd's start) for an unusable file."""
+    args = []
+    if settings.get("httpd_auth"):
+        from circus.web.auth import load_users
+
+        load_users(settings["httpd_auth"])
+        args += ["--auth", settings["httpd_auth"], "--session-timeout", settings["httpd_session_timeout"]]
+    for key in ("httpd_certfile", "httpd_keyfile"):
+        path = settings.get(key)
+        if path:
+            if not os.access(path, os.R_OK):
+                raise ValueError("cannot read the %s %s" % (key, path))
+            args += ["--" + key[len("httpd_"):], path]
+    return args
+
+
 def _httpd_watcher(settings):
     resolve_name("circus.web.circushttpd", silent=False)
     return _helper_watcher(
         "circushttpd",
         "from circus.web import circushttpd; circushttpd.main()",
-        ["--fd", "$(circus.sockets.circushttpd)", "--endpoint", settings["endpoint"], *_curve_args(settings)],
+        ["--fd", "$(circus.sockets.circushttpd)", "--endpoint", settings["endpoint"], *_curve_args(settings),
+         *_httpd_args(settings)],
         settings["httpd_close_outputs"],
         settings,
     )
@@ -122,6 +141,7 @@ def _plugin_watcher(settings, plugin):
 SETTINGS = (
     "endpoint", "pubsub_endpoint", "stats_endpoint", "statsd", "statsd_close_outputs",
     "httpd", "httpd_close_outputs", "check_delay", "debug", "loglevel", "logoutput", "curve",
+    "httpd_auth", "httpd_session_timeout", "httpd_certfile", "httpd_keyfile",
 )
 
 

@@ -26,7 +26,9 @@ async def survey(endpoints: Sequence[str], timeout: float,
     async def one(endpoint: str) -> Dict[str, Any]:
         found: Dict[str, Any] = {"endpoint": endpoint, "error": None, "watchers": []}
         try:
-            client = AsyncCircusClient(endpoint=endpoint, timeout=timeout, ssh_server=ssh_server, **(keys or {}))
+            keys_ = keys or {}
+            client = AsyncCircusClient(endpoint=endpoint, timeout=timeout, ssh_server=ssh_server,
+                                       curve_key=keys_.get("curve_key"), server_key=keys_.get("server_key"))
         except CallError as exc:  # a malformed endpoint
             found["error"] = str(exc)
             return found
