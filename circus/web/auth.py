@@ -191,7 +191,7 @@ class LoginHandler(tornado.web.RequestHandler):
             return
         user = self.get_body_argument("username", "")
         if not self.auth.check(address, user, self.get_body_argument("password", "")):
-            self.set_status(401)
+            # The form again, with the reason (401 would need an HTTP authentication scheme).
             self._form("wrong user name or password")
             return
         token = self.auth.open_session(user)
