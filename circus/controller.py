@@ -191,7 +191,7 @@ class Controller:
         sock.setsockopt(zmq.LINGER, 0)
         self.curve = getattr(self.arbiter, "curve", None)
         if self.curve is not None:
-            self.curve.secure(sock)
+            self.curve.secure(sock, "control endpoint")
         elif exposed(self.endpoint):
             logger.warning("the control endpoint %s is reachable from other hosts and takes any "
                            "client: set curve_secret_key (see docs/security.rst)", self.endpoint)

@@ -183,6 +183,7 @@ class CurveServer:
         self.clients: dict[bytes, str] = {**full, **readonly, self.public: SELF_NAME}
         self.readonly_names = frozenset(readonly.values()) - {SELF_NAME}
         self._gate: Any = None  # circus.zap.Gate, from start()
+        self._watches: list[Any] = []  # circus.zap.HandshakeWatch of each secured socket
 
     @classmethod
     def of(cls, settings: Any) -> CurveServer | None:
@@ -193,12 +194,20 @@ class CurveServer:
         return cls(path, getattr(settings, "curve_authorized_keys", None),
                    getattr(settings, "curve_readonly_keys", None))
 
-    def secure(self, socket: zmq.Socket) -> None:
-        """Make ``socket`` (before its bind) a CurveZMQ server checked by the gate."""
+    def secure(self, socket: zmq.Socket, what: str = "channel") -> None:
+        """Make ``socket`` (before its bind) a CurveZMQ server checked by the gate.
+
+        On a running loop, the clients refused before the gate (no key, the
+        wrong server key) are logged too, naming ``what``.
+        """
         socket.curve_server = True
         socket.curve_publickey = self.public
         socket.curve_secretkey = self.secret
         socket.zap_domain = ZAP_DOMAIN.encode()
+        if self._gate is not None:
+            from circus.zap import HandshakeWatch
+
+            self._watches.append(HandshakeWatch(socket, what))
 
     def is_readonly(self, user_id: str | None) -> bool:
         return user_id in self.readonly_names
@@ -214,6 +223,9 @@ class CurveServer:
             self._gate.start()
 
     def stop(self) -> None:
+        for watch in self._watches:
+            watch.close()
+        self._watches = []
         if self._gate is not None:
             self._gate.stop()
             self._gate = None

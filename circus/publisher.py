@@ -15,7 +15,7 @@ class EventPublisher:
         self.socket = context.socket(zmq.PUB)
         self.socket.linger = 0
         if curve is not None:  # a circus.curve.CurveServer: only its clients subscribe
-            curve.secure(self.socket)
+            curve.secure(self.socket, "%s endpoint" % what)
         try:
             self.socket.bind(endpoint)
         except zmq.ZMQError as exc:
