@@ -15,13 +15,13 @@ from circus import __version__
 from circus import depends
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
+from circus.curve import CurveServer
 from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
 from circus.helper_watchers import internal_watchers, settings_of
 from circus.observability import serve_arbiter
 from circus.orphans import Orphans
 from circus.pidfile import Pidfile
-from circus.curve import CurveServer
 from circus.publisher import EventPublisher
 from circus.sdnotify import Supervisor
 from circus.signals import SignalRouter
@@ -110,8 +110,7 @@ class Arbiter:
         self.max_message_size = max_message_size
         self.metrics_endpoint = metrics_endpoint
         self._metrics = None
-        self.curve_secret_key = curve_secret_key
-        self.curve_authorized_keys = curve_authorized_keys
+        self.curve_secret_key, self.curve_authorized_keys = curve_secret_key, curve_authorized_keys
         self.curve_readonly_keys = curve_readonly_keys
         self.httpd_auth, self.httpd_session_timeout = httpd_auth, httpd_session_timeout
         self.httpd_certfile, self.httpd_keyfile = httpd_certfile, httpd_keyfile

@@ -189,6 +189,10 @@ class CurveServer:
     def of(cls, settings: Any) -> CurveServer | None:
         """From an object with the ``curve_*`` attributes (an Arbiter), None when off."""
         path = getattr(settings, "curve_secret_key", None)
+        dirs = [key for key in ("curve_authorized_keys", "curve_readonly_keys") if getattr(settings, key, None)]
+        if not path and dirs:
+            # Key directories without a server key would leave every channel open.
+            raise KeyError_("%s needs curve_secret_key (circusd's key pair)" % dirs[0])
         if not path:
             return None
         return cls(path, getattr(settings, "curve_authorized_keys", None),

@@ -198,6 +198,10 @@ def test_bad_key_paths_exit_1_with_one_line(circusd, keys, tmp_path):
         assert rc == 1, err
         lines = err.strip().splitlines()
         assert len(lines) == 1 and words in lines[0] and str(value) in lines[0], err
+    no_server_key = circusd(directory=tmp_path / "dirs-only")
+    no_server_key.write_ini(WATCHERS, circus={"curve_authorized_keys": tmp_path / "authorized"})
+    rc, _out, err = no_server_key.run()
+    assert rc == 1 and "curve_authorized_keys needs curve_secret_key" in err
     public_only = circusd(directory=tmp_path / "public")
     public_only.write_ini(WATCHERS, circus={"curve_secret_key": keys["server"][0]})
     rc, _out, err = public_only.run()
@@ -277,3 +281,31 @@ def _page(get, port):
     except OSError:
         return None
     return body if "crasher" in body else None
+
+
+def test_circusctl_listen_with_keys_prints_events(secured, keys):
+    admin = secured.connect("admin")
+    proc = subprocess.Popen([sys.executable, "-m", "circus.circusctl", "--endpoint", secured.pubsub_endpoint,
+                             "--curve-key", str(keys["viewer"][1]), "--server-key", str(keys["server"][0]),
+                             "listen", "watcher."], stdout=subprocess.PIPE, text=True, env=repo_env({}),
+                            start_new_session=True)
+    secured.tracker.add_root(proc.pid)
+    import selectors
+
+    lines = []
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+
+        def printed():
+            admin.send_message("incr", name="sleepers")
+            if selector.select(0.2):
+                lines.append(proc.stdout.readline())
+            return lines
+
+        try:
+            until(printed, 20, what="circusctl listen to print an event")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            proc.stdout.close()
+    assert lines[0].startswith("watcher.sleepers.")
