@@ -309,3 +309,31 @@ def test_circusctl_listen_with_keys_prints_events(secured, keys):
             proc.wait(10)
             proc.stdout.close()
     assert lines[0].startswith("watcher.sleepers.")
+
+
+def test_circusctl_logs_follow_with_keys(circusd, keys, tmp_path):
+    from test_logs import TICKER, read_lines
+
+    daemon = circusd()
+    daemon.write_ini("""
+        [watcher:ticker]
+        cmd = %s
+        stdout_stream.class = FileStream
+        stdout_stream.filename = %s
+        """ % (TICKER, tmp_path / "ticker.out"), circus={
+        "curve_secret_key": keys["server"][1], "curve_readonly_keys": tmp_path / "readonly"})
+    daemon.start()
+    argv = [sys.executable, "-m", "circus.circusctl", "--endpoint", daemon.endpoint, "--timeout", "2",
+            "--curve-key", keys["viewer"][1], "--server-key", keys["server"][0], "logs", "ticker", "-n", "1", "-f"]
+    until(lambda: "tick" in circusctl(*argv[3:-1]).stdout, 20, what="the ticker's lines through a keyed circusctl")
+    follower = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=repo_env({}))
+    daemon.tracker.add_root(follower.pid)
+    try:
+        lines = read_lines(follower, 30, timeout=20)  # 1 from the ring, then the log events
+        assert all("ticker[" in line and "stdout: tick" in line for line in lines), lines
+    finally:
+        follower.kill()
+        follower.wait()
+        follower.stdout.close()
+        follower.stderr.close()
