@@ -352,6 +352,7 @@ def _circus(name, convert, check, default, doc, live=Live.READONLY):
 
 
 _str, _ostr = _text, _optional(_text)
+_session_timeout = _in_range(to_float, 1, words="must be 1 or more")
 
 _circus("endpoint", _text, _str, "tcp://127.0.0.1:5555", "ZeroMQ ROUTER endpoint circusd binds for commands.")
 _circus("endpoint_owner", _user_name, _optional(_user_name), None, "User that owns an ipc:// endpoint; `add` then requires this uid.")
@@ -368,7 +369,7 @@ _circus("httpd", to_bool, _json_bool, False, "Run the circus web console (needs 
 _circus("httpd_host", _text, _str, "localhost", "Host the web console binds.")
 _circus("httpd_port", _port, _json_port, 8080, "Port the web console binds.")
 _circus("httpd_auth", _text, _ostr, None, "Password file of user:scrypt-hash lines (circushttpd --hash-password): the web console then needs a login.")
-_circus("httpd_session_timeout", _in_range(to_float, 1, words="must be 1 or more"), _json_non_negative_float, 28800.0, "Seconds a web console login lasts (with httpd_auth).")
+_circus("httpd_session_timeout", _session_timeout, lambda value: _session_timeout(_json_float(value)), 28800.0, "Seconds a web console login lasts (with httpd_auth).")
 _circus("httpd_certfile", _text, _ostr, None, "PEM certificate: the web console serves HTTPS (with httpd_keyfile).")
 _circus("httpd_keyfile", _text, _ostr, None, "PEM private key of httpd_certfile.")
 _circus("httpd_close_outputs", to_bool, _json_bool, False, "Send the web console's stdout and stderr to /dev/null.")
