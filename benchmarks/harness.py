@@ -230,10 +230,12 @@ def wait_until(predicate, timeout, interval=0.005, what="condition"):
 class Control:
     """A persistent DEALER speaking the JSON protocol (works with both implementations)."""
 
-    def __init__(self, context, endpoint, timeout=30.0):
+    def __init__(self, context, endpoint, timeout=30.0, prepare=None):
         self.timeout = timeout
         self.socket = context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if prepare is not None:  # e.g. CurveZMQ keys, set before the connect
+            prepare(self.socket)
         self.socket.connect(endpoint)
         self.counter = 0
 

@@ -15,6 +15,7 @@ from circus import __version__
 from circus import depends, up
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
+from circus.curve import CurveServer
 from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
 from circus.health import NotifyRouter
@@ -70,6 +71,13 @@ class Arbiter:
         endpoint_owner=None,
         max_message_size=DEFAULTS["max_message_size"],
         metrics_endpoint=None,
+        curve_secret_key=None,
+        curve_authorized_keys=None,
+        curve_readonly_keys=None,
+        httpd_auth=None,
+        httpd_session_timeout=DEFAULTS["httpd_session_timeout"],
+        httpd_certfile=None,
+        httpd_keyfile=None,
     ):
         self.watchers: list[Watcher] = []
         self._watchers_by_name = {}
@@ -103,6 +111,11 @@ class Arbiter:
         self.max_message_size = max_message_size
         self.metrics_endpoint = metrics_endpoint
         self._metrics = None
+        self.curve_secret_key, self.curve_authorized_keys = curve_secret_key, curve_authorized_keys
+        self.curve_readonly_keys = curve_readonly_keys
+        self.httpd_auth, self.httpd_session_timeout = httpd_auth, httpd_session_timeout
+        self.httpd_certfile, self.httpd_keyfile = httpd_certfile, httpd_keyfile
+        self.curve = CurveServer.of(self)  # None: Curve off; ValueError naming a bad key file
         self.init_mode = False  # circusd is a container's init (circus.pid1)
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
@@ -283,7 +296,9 @@ class Arbiter:
         if self.context is None:
             self.context = zmq.asyncio.Context()
             self._owns_context = True
-        self._events = EventPublisher(self.context, self.pubsub_endpoint)
+        if self.curve is not None:
+            self.curve.start(self.context)
+        self._events = EventPublisher(self.context, self.pubsub_endpoint, curve=self.curve)
         self.sockets.bind_and_listen_all()
         for sock in self.sockets.values():
             logger.info("socket %r listening at %s", sock.name, sock.location)
@@ -433,6 +448,8 @@ class Arbiter:
         if self._events is not None:
             self._events.close()
             self._events = None
+        if self.curve is not None:
+            self.curve.stop()
         self.sockets.close_all()
         self.notify.close()
         if self._metrics is not None:

@@ -33,7 +33,22 @@ USAGE = "circusctl [options] command [args]"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_ERROR_REPLY = 0, 1, 2, 3
 
 
-def _timed_out_hint(endpoint, timeout):
+def _timed_out_hint(endpoint, timeout, curve=False):
+    if curve:
+        return (
+            "Timed out.\n"
+            "\n"
+            "No reply from circusd at %s within %s seconds, with CurveZMQ on. Most likely:\n"
+            "\n"
+            "  1. the key is not authorized: the public half of --curve-key\n"
+            "     (CIRCUSCTL_CURVE_KEY) is in neither curve_authorized_keys nor\n"
+            "     curve_readonly_keys of circusd (its log names the refused key);\n"
+            "  2. the wrong server key: --server-key (CIRCUSCTL_SERVER_KEY) is not\n"
+            "     the public key of circusd's curve_secret_key;\n"
+            "  3. circusd does not listen there, or does not use CurveZMQ.\n"
+            "\n"
+            "See docs/security.rst." % (endpoint, timeout)
+        )
     return (
         "Timed out.\n"
         "\n"
@@ -42,7 +57,9 @@ def _timed_out_hint(endpoint, timeout):
         "  1. circusd does not listen there: compare --endpoint (or the\n"
         "     CIRCUSCTL_ENDPOINT variable) with [circus] endpoint in its config;\n"
         "  2. the command takes longer than that (a --waiting stop or reload\n"
-        "     lasts as long as the graceful timeouts): raise --timeout.\n"
+        "     lasts as long as the graceful timeouts): raise --timeout;\n"
+        "  3. circusd takes CurveZMQ clients only (curve_secret_key): give\n"
+        "     --curve-key and --server-key.\n"
         "\n"
         "See circusctl --help." % (endpoint, timeout)
     )
@@ -66,11 +83,17 @@ def _add_global_options(parser, suppress=False):
     parser.add_argument(
         "--ssh_keyfile", default=default(None), help="the path to the keyfile to authorise the user"
     )
+    parser.add_argument("--curve-key", dest="curve_key", default=default(os.environ.get("CIRCUSCTL_CURVE_KEY")),
+                        help="CurveZMQ: this client's .key_secret file (or CIRCUSCTL_CURVE_KEY)")
+    parser.add_argument("--server-key", dest="server_key",
+                        default=default(os.environ.get("CIRCUSCTL_SERVER_KEY")),
+                        help="CurveZMQ: circusd's public .key file (or CIRCUSCTL_SERVER_KEY)")
 
 
 def _main_parser(commands):
     listing = "\n".join("  %-22s%s" % (name, commands[name].summary) for name in sorted(commands))
     listing += "\n  %-22s%s" % ("completion SHELL", "Print the completion script of bash, zsh or fish")
+    listing += "\n\nLocal:\n  %-22s%s" % ("keygen DIR [--name N]", "Write a CurveZMQ key pair (see docs/security.rst)")
     parser = argparse.ArgumentParser(
         prog="circusctl",
         usage=USAGE,
@@ -184,6 +207,8 @@ def call(options: Mapping[str, Any], msg: dict) -> dict:
         timeout=options["timeout"],
         ssh_server=options.get("ssh"),
         ssh_keyfile=options.get("ssh_keyfile"),
+        curve_key=options.get("curve_key"),
+        server_key=options.get("server_key"),
     )
     try:
         return client.call(msg)
@@ -198,7 +223,8 @@ def listen(topics: Sequence[str], options: Mapping[str, Any]) -> int:
     given = options.get("endpoint")
     endpoint = (given[0] if isinstance(given, list) else given) or DEFAULT_ENDPOINT_SUB
     with CircusConsumer(topics, endpoint=endpoint, ssh_server=options.get("ssh"),
-                        ssh_keyfile=options.get("ssh_keyfile")) as events:
+                        ssh_keyfile=options.get("ssh_keyfile"), curve_key=options.get("curve_key"),
+                        server_key=options.get("server_key")) as events:
         try:
             for topic, body in events:
                 print("%s: %s" % (topic.decode("utf8", "replace"), body.decode("utf8", "replace")))
@@ -225,7 +251,8 @@ def run(command: Command, args: Sequence[str], flags: dict[str, Any], options: M
         return EXIT_FAILURE
     except CallError as error:
         if str(error) == "Timed out.":
-            print(_timed_out_hint(control_endpoint(options), options["timeout"]), file=sys.stderr)
+            curve = bool(options.get("curve_key"))
+            print(_timed_out_hint(control_endpoint(options), options["timeout"], curve), file=sys.stderr)
         else:
             print(error, file=sys.stderr)
         return EXIT_FAILURE
@@ -343,6 +370,30 @@ def _save_history(path):
         pass  # a read-only home is no reason to fail
 
 
+# -- keygen: local, not a command of circusd -------------------------------------------
+
+
+def keygen(words: Sequence[str]) -> int:
+    """``circusctl keygen DIR [--name NAME]``: write a CurveZMQ key pair."""
+    from circus.curve import KeyError_
+    from circus.curve import keygen as write_pair
+
+    parser = argparse.ArgumentParser(
+        prog="circusctl keygen",
+        description="Write a CurveZMQ key pair: NAME.key (public) and NAME.key_secret (secret, mode 0600).",
+    )
+    parser.add_argument("directory", help="where to write the pair (made if missing)")
+    parser.add_argument("--name", default="client", help="the key's name, its files' stem (default: client)")
+    args = parser.parse_args(list(words))
+    try:
+        public, secret = write_pair(args.directory, args.name)
+    except (KeyError_, OSError) as error:
+        print("circusctl keygen: %s" % error, file=sys.stderr)
+        return EXIT_FAILURE
+    print("public key: %s\nsecret key: %s" % (public, secret))
+    return EXIT_OK
+
+
 # -- entry point ---------------------------------------------------------------------
 
 
@@ -363,6 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if parsed.version:
         print("circusctl %s" % __version__)
         return EXIT_OK
+    if parsed.command == "keygen":
+        return keygen(parsed.args)
     command = commands.get(parsed.command) if parsed.command else None
     if parsed.command and command is None:
         parser.error("unknown command %r (circusctl --help lists them)" % parsed.command)

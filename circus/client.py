@@ -72,27 +72,51 @@ def decode_reply(call_id: str, frame: bytes) -> dict[str, Any] | None:
     return reply
 
 
-def _dealer(context, endpoint, ssh_server, ssh_keyfile):
-    """A connected DEALER with a random identity and linger 0."""
+def _dealer(context, endpoint, ssh_server, ssh_keyfile, curve_key=None, server_key=None):
+    """A connected DEALER with a random identity and linger 0 (a CurveZMQ client with keys)."""
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.IDENTITY, uuid.uuid4().hex.encode("ascii"))
     socket.setsockopt(zmq.LINGER, 0)
     try:
-        connect(socket, endpoint, ssh_server, ssh_keyfile)
+        connect(socket, endpoint, ssh_server, ssh_keyfile, curve_key=curve_key, server_key=server_key)
     except BaseException:
         socket.close()
         raise
     return socket
 
 
+def curve_keys(curve_key: str | None, server_key: str | None) -> tuple[bytes, bytes, bytes] | None:
+    """The CurveZMQ keys of a client given both key files, None given neither.
+
+    A missing or unreadable file (or only one of the two) is a CallError naming it.
+    """
+    if not curve_key and not server_key:
+        return None
+    from circus.curve import KeyError_, client_keys
+
+    try:
+        return client_keys(curve_key, server_key)
+    except KeyError_ as error:
+        raise CallError(str(error)) from None
+
+
 def connect(
-    socket: zmq.Socket, endpoint: str, ssh_server: str | None = None, ssh_keyfile: str | None = None
+    socket: zmq.Socket, endpoint: str, ssh_server: str | None = None, ssh_keyfile: str | None = None,
+    *, curve_key: str | None = None, server_key: str | None = None,
 ) -> None:
     """Connect ``socket`` to ``endpoint``, through an ssh tunnel if ``ssh_server``.
+
+    With ``curve_key`` and ``server_key`` (see :func:`curve_keys`) the
+    socket is a CurveZMQ client.
 
     The tunnel needs paramiko or pexpect; without either a CallError says so.
     A malformed endpoint (``foo``) is a CallError naming it.
     """
+    keys = curve_keys(curve_key, server_key)
+    if keys is not None:
+        from circus.curve import secure_client
+
+        secure_client(socket, keys)
     if ssh_server is None:
         try:
             socket.connect(endpoint)
@@ -117,7 +141,8 @@ class CircusClient:
 
     ``call`` waits at most ``timeout`` seconds for the reply (``CallError
     "Timed out."`` otherwise). The context defaults to the process-wide
-    ``zmq.Context.instance()``.
+    ``zmq.Context.instance()``. ``curve_key`` (a ``.key_secret`` file) and
+    ``server_key`` (circusd's ``.key``) make it a CurveZMQ client.
     """
 
     def __init__(
@@ -127,11 +152,14 @@ class CircusClient:
         timeout: float = DEFAULT_TIMEOUT,
         ssh_server: str | None = None,
         ssh_keyfile: str | None = None,
+        *,
+        curve_key: str | None = None,
+        server_key: str | None = None,
     ) -> None:
         self.context = context or zmq.Context.instance()
         self.endpoint = endpoint
         self.timeout = float(timeout)
-        self.socket = _dealer(self.context, endpoint, ssh_server, ssh_keyfile)
+        self.socket = _dealer(self.context, endpoint, ssh_server, ssh_keyfile, curve_key, server_key)
 
     def stop(self) -> None:
         """Close the socket (the shared context is left alone)."""
@@ -172,6 +200,9 @@ class AsyncCircusClient:
         timeout: float = DEFAULT_TIMEOUT,
         ssh_server: str | None = None,
         ssh_keyfile: str | None = None,
+        *,
+        curve_key: str | None = None,
+        server_key: str | None = None,
     ) -> None:
         import zmq.asyncio
 
@@ -179,7 +210,7 @@ class AsyncCircusClient:
         self.context = zmq.asyncio.Context.shadow(base.underlying)
         self.endpoint = endpoint
         self.timeout = float(timeout)
-        self.socket = _dealer(self.context, endpoint, ssh_server, ssh_keyfile)
+        self.socket = _dealer(self.context, endpoint, ssh_server, ssh_keyfile, curve_key, server_key)
 
     def stop(self) -> None:
         self.socket.close(linger=0)

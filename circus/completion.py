@@ -24,7 +24,7 @@ from circus.commands import Command
 SHELLS = ("bash", "zsh", "fish")
 
 # Global options of circusctl that take a value.
-VALUED = ("--endpoint", "--timeout", "--ssh", "--ssh_keyfile")
+VALUED = ("--endpoint", "--timeout", "--ssh", "--ssh_keyfile", "--curve-key", "--server-key")
 GLOBAL_FLAGS = ("--endpoint", "--timeout", "--json", "--prettify", "--ssh", "--ssh_keyfile", "--help", "--version")
 _LIST_TIMEOUT = 1.0
 

@@ -21,11 +21,12 @@ class CircusConsumer:
     Iterating yields ``(topic, message)`` byte strings as they arrive, until
     :meth:`stop` (from the iterating thread: a ZeroMQ socket belongs to one
     thread). Without ``context`` the consumer has its own, which ``stop``
-    destroys. A malformed ``endpoint`` is a CallError.
+    destroys. A malformed ``endpoint`` is a CallError. ``curve_key`` and
+    ``server_key`` make it a CurveZMQ client (see circus.client.connect).
     """
 
     def __init__(self, topics, context=None, endpoint=DEFAULT_ENDPOINT_SUB, ssh_server=None,
-                 timeout=1.0, ssh_keyfile=None):
+                 timeout=1.0, ssh_keyfile=None, curve_key=None, server_key=None):
         self._own_context = context is None
         self.context = context or zmq.Context()
         self.topics = list(topics)
@@ -37,7 +38,8 @@ class CircusConsumer:
         for topic in self.topics:
             self.pubsub_socket.setsockopt(zmq.SUBSCRIBE, topic.encode("utf8") if isinstance(topic, str) else topic)
         try:
-            connect(self.pubsub_socket, endpoint, ssh_server, ssh_keyfile)
+            connect(self.pubsub_socket, endpoint, ssh_server, ssh_keyfile, curve_key=curve_key,
+                    server_key=server_key)
         except BaseException:
             self.stop()
             raise

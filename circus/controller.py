@@ -30,12 +30,14 @@ import zmq.asyncio
 
 from circus import options as option_table
 from circus.commands import errors, get_commands
+from circus.curve import exposed
 from circus.exc import CircusError
 from circus.tasks import TaskSet
 
 if TYPE_CHECKING:
     from circus.arbiter import Arbiter
     from circus.commands.base import Command
+    from circus.curve import CurveServer
 
 logger = logging.getLogger("circus.controller")
 
@@ -177,6 +179,7 @@ class Controller:
         self._closing = False
         self._discovery: socket.socket | None = None  # UDP socket answering multicast discovery
         self._loop: asyncio.AbstractEventLoop  # the running loop, from start()
+        self.curve: CurveServer | None = None  # the arbiter's, from start()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -186,6 +189,12 @@ class Controller:
         # pyzmq's asyncio layer costs more per request than most commands.
         sock: zmq.Socket[bytes] = zmq.Context.shadow(self.context.underlying).socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
+        self.curve = getattr(self.arbiter, "curve", None)
+        if self.curve is not None:
+            self.curve.secure(sock, "control endpoint")
+        elif exposed(self.endpoint):
+            logger.warning("the control endpoint %s is reachable from other hosts and takes any "
+                           "client: set curve_secret_key (see docs/security.rst)", self.endpoint)
         try:
             self._check_ipc_free()
             sock.bind(self.endpoint)
@@ -332,7 +341,9 @@ class Controller:
                 logger.debug("request refused: %s", error)
                 self._send(envelope, encode_reply(None, error=error))
                 continue
-            self._tasks.spawn(self._handle(envelope, body.bytes), name="request")
+            # The name the ZAP gate gave the client's key (None without Curve).
+            user = body.get("User-Id") if self.curve is not None else None
+            self._tasks.spawn(self._handle(envelope, body.bytes, user), name="request")
 
     def _send(self, envelope, reply):
         """Send without waiting: a ROUTER drops what it cannot route anyway."""
@@ -345,18 +356,19 @@ class Controller:
         if not self._closing and cast(int, self.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             self._loop.call_soon(self._drain)
 
-    async def _handle(self, envelope, body):
+    async def _handle(self, envelope, body, user=None):
         task = asyncio.current_task()
         self._waiting[task] = (envelope, None)
         try:
-            reply = await self.dispatch(body, task)
+            reply = await self.dispatch(body, task, user)
         finally:
             answered = self._waiting.pop(task, None) is None
         if reply is not None and not answered and not self._closing:
             self._send(envelope, reply)
 
-    async def dispatch(self, body: bytes, task: asyncio.Task | None = None) -> bytes | None:
-        """The reply frame for request ``body`` (bytes), or None for a cast."""
+    async def dispatch(self, body: bytes, task: asyncio.Task | None = None,
+                       user: str | None = None) -> bytes | None:
+        """The reply frame for request ``body`` (bytes) of key ``user``, or None for a cast."""
         msg_id: Any = None
         command: Command | None = None
         cast = False
@@ -366,6 +378,7 @@ class Controller:
                 self._waiting.pop(task, None)  # a cast is never answered
             elif task in self._waiting:
                 self._waiting[task] = (self._waiting[task][0], msg_id)
+            self._check_allowed(command, user, msg_id, cast)
             result = await self._run(command, props, cast)
         except asyncio.CancelledError:
             raise
@@ -385,6 +398,15 @@ class Controller:
             logger.error("the result of %s cannot be encoded: %s", command.name, error)
             failure = RequestError(errors.BAD_MSG_DATA_ERROR, "server error: unencodable result: %s" % error)
             return encode_reply(msg_id, error=failure)
+
+    def _check_allowed(self, command, user, msg_id, cast):
+        """Refuse a command that is not read-only to a read-only key (errno 7, event arbiter.denied)."""
+        if self.curve is None or command.readonly or not self.curve.is_readonly(user):
+            return
+        logger.warning("read-only key %s may not run %s: refused", user, command.name)
+        self.arbiter.publish("arbiter.denied", {"key": user, "command": command.name, "time": time.time()})
+        raise RequestError(errors.FORBIDDEN, "permission denied: the key %r is read-only and %r "
+                           "changes circusd (read commands only)" % (user, command.name), msg_id, cast)
 
     async def _run(self, command, props, cast):
         """Run ``command``; the reply keys, or None when it goes on in the background."""

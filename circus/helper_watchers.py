@@ -5,6 +5,7 @@ section, running circus code in circusd's own interpreter with the
 endpoints circusd really has.
 """
 
+import os
 import shlex
 import sys
 
@@ -47,6 +48,12 @@ def _helper_watcher(name, code, args, close_outputs, settings):
     }
 
 
+def _curve_args(settings, server=False):
+    """The key files a helper needs when circusd's channels use CurveZMQ."""
+    curve = settings.get("curve")
+    return curve.helper_args(server) if curve is not None else []
+
+
 def _stats_watcher(settings):
     return _helper_watcher(
         "circusd-stats",
@@ -55,10 +62,28 @@ def _stats_watcher(settings):
             "--endpoint", settings["endpoint"],
             "--pubsub", settings["pubsub_endpoint"],
             "--statspoint", settings["stats_endpoint"],
+            *_curve_args(settings, server=True),
         ],
         settings["statsd_close_outputs"],
         settings,
     )
+
+
+def _httpd_args(settings):
+    """The console's login and TLS options; ValueError now (circusd's start) for an unusable file."""
+    args = []
+    if settings.get("httpd_auth"):
+        from circus.web.auth import load_users
+
+        load_users(settings["httpd_auth"])
+        args += ["--auth", settings["httpd_auth"], "--session-timeout", settings["httpd_session_timeout"]]
+    for key in ("httpd_certfile", "httpd_keyfile"):
+        path = settings.get(key)
+        if path:
+            if not os.access(path, os.R_OK):
+                raise ValueError("cannot read the %s %s" % (key, path))
+            args += ["--" + key[len("httpd_"):], path]
+    return args
 
 
 def _httpd_watcher(settings):
@@ -66,7 +91,8 @@ def _httpd_watcher(settings):
     return _helper_watcher(
         "circushttpd",
         "from circus.web import circushttpd; circushttpd.main()",
-        ["--fd", "$(circus.sockets.circushttpd)", "--endpoint", settings["endpoint"]],
+        ["--fd", "$(circus.sockets.circushttpd)", "--endpoint", settings["endpoint"], *_curve_args(settings),
+         *_httpd_args(settings)],
         settings["httpd_close_outputs"],
         settings,
     )
@@ -104,6 +130,7 @@ def _plugin_watcher(settings, plugin):
         "--pubsub", settings["pubsub_endpoint"],
         "--check-delay", settings["check_delay"],
         "--config", conf,
+        *_curve_args(settings),
         *_log_args(settings),
         use,
     )
@@ -113,13 +140,14 @@ def _plugin_watcher(settings, plugin):
 # The [circus] values the internal watchers are built from.
 SETTINGS = (
     "endpoint", "pubsub_endpoint", "stats_endpoint", "statsd", "statsd_close_outputs",
-    "httpd", "httpd_close_outputs", "check_delay", "debug", "loglevel", "logoutput",
+    "httpd", "httpd_close_outputs", "check_delay", "debug", "loglevel", "logoutput", "curve",
+    "httpd_auth", "httpd_session_timeout", "httpd_certfile", "httpd_keyfile",
 )
 
 
 def settings_of(arbiter):
     """``SETTINGS`` as ``arbiter`` has them: the endpoints circusd really has."""
-    return {key: getattr(arbiter, key) for key in SETTINGS}
+    return {key: getattr(arbiter, key, None) for key in SETTINGS}
 
 
 def internal_watchers(settings, plugins):

@@ -420,6 +420,7 @@ def _circus(name, convert, check, default, doc, live=Live.READONLY):
 
 
 _str, _ostr = _text, _optional(_text)
+_session_timeout = _in_range(to_float, 1, words="must be 1 or more")
 
 _circus("endpoint", _text, _str, "tcp://127.0.0.1:5555", "ZeroMQ ROUTER endpoint circusd binds for commands.")
 _circus("endpoint_owner", _user_name, _optional(_user_name), None, "User that owns an ipc:// endpoint; `add` then requires this uid.")
@@ -435,6 +436,10 @@ _circus("include_dir", _text, _str, "", "Whitespace-separated directories whose 
 _circus("httpd", to_bool, _json_bool, False, "Run the circus web console (needs circusweb) as the watcher 'circushttpd'.")
 _circus("httpd_host", _text, _str, "localhost", "Host the web console binds.")
 _circus("httpd_port", _port, _json_port, 8080, "Port the web console binds.")
+_circus("httpd_auth", _text, _ostr, None, "Password file of user:scrypt-hash lines (circushttpd --hash-password): the web console then needs a login.")
+_circus("httpd_session_timeout", _session_timeout, lambda value: _session_timeout(_json_float(value)), 28800.0, "Seconds a web console login lasts (with httpd_auth).")
+_circus("httpd_certfile", _text, _ostr, None, "PEM certificate: the web console serves HTTPS (with httpd_keyfile).")
+_circus("httpd_keyfile", _text, _ostr, None, "PEM private key of httpd_certfile.")
 _circus("httpd_close_outputs", to_bool, _json_bool, False, "Send the web console's stdout and stderr to /dev/null.")
 _circus("debug", to_bool, _json_bool, False, "Plugins, stats and web console log at DEBUG to circusd's stdout.")
 _circus("debug_gc", to_bool, _json_bool, False, "Turn on gc.DEBUG_LEAK in circusd (read once, at start).")
@@ -444,6 +449,9 @@ _circus("loglevel", _loglevel, _loglevel, "info", "One of critical, error, warni
 _circus("logoutput", _text, _str, "-", "'-' (stdout), a file path, or syslog://host[:port]?facility (--log-output wins).")
 _circus("loggerconfig", _text, _ostr, None, "A logging config file (.ini, .json, .yaml) or 'default' (--logger-config wins).")
 _circus("max_message_size", _non_negative_int, _json_non_negative_int, 1048576, "Largest request body circusd parses, in bytes; a larger one gets an error reply (0: no limit).")
+_circus("curve_secret_key", _text, _ostr, None, "circusd's CurveZMQ key pair (a .key_secret file, see circusctl keygen): the control, event and stats channels then take only clients of the key directories.")
+_circus("curve_authorized_keys", _text, _ostr, None, "Directory of the *.key public keys of clients with full access (with curve_secret_key).")
+_circus("curve_readonly_keys", _text, _ostr, None, "Directory of the *.key public keys of clients that may only run read commands (with curve_secret_key).")
 _circus("fqdn_prefix", _text, _ostr, None, "Prefix of the name circusd reports: prefix@fqdn.")
 _circus("metrics_endpoint", _listen_address, _optional(_listen_address), None, "host:port where circusd serves /metrics (Prometheus), /healthz and /readyz over HTTP; unset: off.")
 _circus("stream_backend", _text, _str, "thread", "Accepted for compatibility and ignored: streams always run in a writer thread.", Live.NONE)

@@ -9,11 +9,13 @@ logger = logging.getLogger("circus.publisher")
 
 
 class EventPublisher:
-    """A PUB socket bound at ``endpoint``; OSError naming the ``what`` endpoint if it cannot be."""
+    """A PUB socket bound at ``endpoint`` (a CurveZMQ server with ``curve``); OSError naming the ``what`` endpoint if it cannot be."""
 
-    def __init__(self, context, endpoint, what="pub/sub"):
+    def __init__(self, context, endpoint, what="pub/sub", curve=None):
         self.socket = context.socket(zmq.PUB)
         self.socket.linger = 0
+        if curve is not None:  # a circus.curve.CurveServer: only its clients subscribe
+            curve.secure(self.socket, "%s endpoint" % what)
         try:
             self.socket.bind(endpoint)
         except zmq.ZMQError as exc:

@@ -121,6 +121,8 @@ class Command:
     options: ClassVar[Tuple[Flag, ...]] = ()  # circusctl flags
     waiting: ClassVar[bool] = False  # long-running: honours properties.waiting
     usage: ClassVar[str] = ""  # positional arguments, for circusctl's help
+    # Changes nothing: a read-only CurveZMQ key may run it (circus.controller).
+    readonly: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -37,6 +37,7 @@ class Dstats(Command):
     """
 
     name = "dstats"
+    readonly = True
     _process = None  # kept between calls: cpu percent is measured since the last one
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:

@@ -7,3 +7,4 @@ MESSAGE_ERROR = 3
 OS_ERROR = 4
 COMMAND_ERROR = 5
 BAD_MSG_DATA_ERROR = 6
+FORBIDDEN = 7  # a read-only CurveZMQ key sent a command that changes something

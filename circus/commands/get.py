@@ -37,6 +37,7 @@ class Get(Command):
     """
 
     name = "get"
+    readonly = True
     properties = ("name", "keys")
     usage = "<name> <key> [<key> ...]"
 

@@ -48,6 +48,7 @@ class GlobalOptions(Command):
     """
 
     name = "globaloptions"
+    readonly = True
     usage = "[<option>]"
 
     def message(self, *args: str, **opts: Any) -> dict:

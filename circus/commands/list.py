@@ -38,6 +38,7 @@ class List(OptionalNameCommand):
     """
 
     name = "list"
+    readonly = True
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         if props.get("name"):

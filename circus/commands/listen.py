@@ -40,6 +40,7 @@ class Listen(Command):
     """
 
     name = "listen"
+    readonly = True
     usage = "[<topic> ...]"
 
     def message(self, *topics: str, **opts: Any) -> dict:

@@ -37,6 +37,7 @@ class ListSockets(Command):
     """
 
     name = "listsockets"
+    readonly = True
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         sockets = [sock.as_dict() for sock in arbiter.sockets.values()]

@@ -70,6 +70,7 @@ class Logs(OptionalNameCommand):
     """
 
     name = "logs"
+    readonly = True
     options = (
         Flag("lines", "print only the last LINES lines", kind=int, metavar="LINES", short="n"),
         Flag("follow", "then print new lines as they come, until interrupted", short="f"),
@@ -120,7 +121,8 @@ class Logs(OptionalNameCommand):
             topic += stream
         show = _printer(options.get("json"))
         with CircusConsumer([topic], endpoint=endpoint, ssh_server=options.get("ssh"),
-                            ssh_keyfile=options.get("ssh_keyfile")) as events:
+                            ssh_keyfile=options.get("ssh_keyfile"), curve_key=options.get("curve_key"),
+                            server_key=options.get("server_key")) as events:
             reply = call(msg)  # subscribed first: what comes after the reply is not missed
             if reply.get("status") == "error":
                 print(self.console_error(reply), file=sys.stderr)

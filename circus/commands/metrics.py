@@ -46,6 +46,7 @@ class Metrics(Command):
     """
 
     name = "metrics"
+    readonly = True
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         return _figures(arbiter)

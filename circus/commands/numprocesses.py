@@ -34,6 +34,7 @@ class NumProcesses(OptionalNameCommand):
     """
 
     name = "numprocesses"
+    readonly = True
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         name = props.get("name")

@@ -34,6 +34,7 @@ class NumWatchers(Command):
     """
 
     name = "numwatchers"
+    readonly = True
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         return {"numwatchers": arbiter.numwatchers()}

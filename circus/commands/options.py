@@ -49,6 +49,7 @@ class Options(Command):
     """
 
     name = "options"
+    readonly = True
     properties = ("name",)
     usage = "<name>"
 

@@ -89,6 +89,7 @@ class Stats(Command):
     """
 
     name = "stats"
+    readonly = True
     options = (Flag("extended", "let the extended_stats hook add its infos"),)
     usage = "[<name> [<pid>]]"
 

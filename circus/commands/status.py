@@ -43,6 +43,7 @@ class Status(OptionalNameCommand):
     """
 
     name = "status"
+    readonly = True
 
     def prepare(self, arbiter: Arbiter, props: dict) -> Outcome:
         if props.get("name"):

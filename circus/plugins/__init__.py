@@ -32,6 +32,7 @@ from circus import __version__
 from circus.client import cast_message, connect, encode_call, make_message
 from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_SUB
 from circus.convert import to_bool
+from circus.curve import add_client_options
 from circus.exc import CallError
 from circus.tasks import TaskSet
 
@@ -54,6 +55,10 @@ class CircusPlugin:
     name = ""
     #: seconds :meth:`call` and :meth:`acall` wait for circusd's reply
     call_timeout = 5.0
+    #: CurveZMQ: this plugin's .key_secret file and circusd's public key file
+    #: (circus-plugin sets them from --curve-key / --server-key)
+    curve_key: str | None = None
+    server_key: str | None = None
 
     def __init__(
         self, endpoint: str, pubsub_endpoint: str, check_delay: float | str,
@@ -126,13 +131,14 @@ class CircusPlugin:
         self.client = client = context.socket(zmq.DEALER)
         client.setsockopt(zmq.IDENTITY, ("plugin-" + uuid.uuid4().hex).encode("ascii"))
         client.setsockopt(zmq.LINGER, 0)
-        connect(client, self.endpoint, self.ssh_server)
+        connect(client, self.endpoint, self.ssh_server, curve_key=self.curve_key, server_key=self.server_key)
         self.clientstream = ZMQStream(client, io_loop=self.loop)
         self.clientstream.on_recv(self._on_replies)
         self.sub_socket = sub_socket = context.socket(zmq.SUB)
         sub_socket.setsockopt(zmq.SUBSCRIBE, b"watcher.")
         sub_socket.setsockopt(zmq.LINGER, 0)
-        connect(sub_socket, self.pubsub_endpoint, self.ssh_server)
+        connect(sub_socket, self.pubsub_endpoint, self.ssh_server, curve_key=self.curve_key,
+                server_key=self.server_key)
         self.substream = substream = ZMQStream(sub_socket, io_loop=self.loop)
         if type(self).handle_recv is CircusPlugin.handle_recv:
             # One line, not a traceback for each of the many events a second.
@@ -388,6 +394,7 @@ def _parser():
     parser.add_argument("--log-output", dest="logoutput", default="-",
                         help="log output: '-' (stdout), 'stderr', a file path or a syslog:// URL")
     parser.add_argument("--ssh", default=None, help="SSH Server")
+    add_client_options(parser)
     parser.add_argument("plugin", nargs="?", help="Fully qualified name of the plugin class.")
     return parser
 
@@ -428,6 +435,7 @@ def _main(args):
         return 1
     try:
         plugin = factory(opts.endpoint, opts.pubsub, opts.check_delay, opts.ssh, **config)
+        plugin.curve_key, plugin.server_key = opts.curve_key, opts.server_key
     except (ValueError, TypeError) as exc:
         logger.error("%s: bad configuration: %s", opts.plugin, exc)
         return 1

@@ -13,6 +13,7 @@ import sys
 from typing import Optional, Sequence
 
 from circus import __version__, logger
+from circus.curve import add_client_options, add_server_options
 from circus.client_defaults import DEFAULT_ENDPOINT_DEALER, DEFAULT_ENDPOINT_STATS, DEFAULT_ENDPOINT_SUB
 
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGINT, signal.SIGTERM, signal.SIGWINCH)
@@ -29,18 +30,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve circusd's /metrics, /healthz and /readyz over HTTP there")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--ssh", default=None, help="ssh server to tunnel through (user@host:port)")
+    add_client_options(parser)
+    add_server_options(parser)
     return parser
 
 
 async def _serve(args) -> None:
     from circus.stats.streamer import StatsStreamer
 
-    streamer = StatsStreamer(args.endpoint, args.pubsub, args.statspoint, ssh_server=args.ssh)
+    streamer = StatsStreamer(args.endpoint, args.pubsub, args.statspoint, ssh_server=args.ssh,
+                             curve_key=args.curve_key, server_key=args.server_key, curve=_curve_server(args))
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, streamer.stop)
     with _metrics_server(args):
         await streamer.run()
+
+
+def _curve_server(args):
+    """The stats channel's CurveZMQ server (circusd's key pair and key dirs), None without keys."""
+    if not args.curve_key:
+        return None
+    from circus.curve import CurveServer
+
+    return CurveServer(args.curve_key, args.curve_authorized_keys, args.curve_readonly_keys)
 
 
 @contextlib.contextmanager
@@ -52,7 +65,8 @@ def _metrics_server(args):
     from circus.client import AsyncCircusClient
     from circus.observability import ClientSource, ObservabilityServer
 
-    client = AsyncCircusClient(endpoint=args.endpoint, timeout=5.0, ssh_server=args.ssh)
+    client = AsyncCircusClient(endpoint=args.endpoint, timeout=5.0, ssh_server=args.ssh,
+                               curve_key=args.curve_key, server_key=args.server_key)
     server = ObservabilityServer(ClientSource(client), args.metrics)
     try:
         server.start()
@@ -104,10 +118,12 @@ def _run(args) -> int:
             return 1
     import zmq
 
+    from circus.exc import CallError
+
     _raise_fd_limit()
     try:
         asyncio.run(_serve(args))
-    except (OSError, zmq.ZMQError) as exc:
+    except (OSError, ValueError, CallError, zmq.ZMQError) as exc:
         logger.error("circusd-stats cannot run: %s", exc)
         return 1
     logger.info("circusd-stats stopped")

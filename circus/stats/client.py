@@ -45,7 +45,8 @@ class StatsClient:
     """
 
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT_STATS, ssh_server: Optional[str] = None,
-                 context: Optional[zmq.Context] = None) -> None:
+                 context: Optional[zmq.Context] = None, curve_key: Optional[str] = None,
+                 server_key: Optional[str] = None) -> None:
         from circus.client import connect
 
         self.context = context or zmq.Context.instance()
@@ -54,7 +55,7 @@ class StatsClient:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.SUBSCRIBE, b"stat.")
         try:
-            connect(self.socket, endpoint, ssh_server)
+            connect(self.socket, endpoint, ssh_server, curve_key=curve_key, server_key=server_key)
         except BaseException:
             self.socket.close()
             raise
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ssh", default=None, help="ssh server to tunnel through (user@host:port)")
     parser.add_argument("--process-timeout", type=float, default=3.0,
                         help="seconds without news after which a process is dropped (default 3)")
+    from circus.curve import add_client_options
+
+    add_client_options(parser)
     return parser
 
 
@@ -158,7 +162,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     import curses
 
     try:
-        client = StatsClient(args.endpoint, ssh_server=args.ssh)
+        client = StatsClient(args.endpoint, ssh_server=args.ssh, curve_key=args.curve_key,
+                             server_key=args.server_key)
     except CallError as error:
         print("circus-top: %s" % error, file=sys.stderr)
         sys.exit(1)

@@ -58,11 +58,16 @@ class StatsStreamer:
         ssh_server: Optional[str] = None,
         interval: float = 1.0,
         context: Optional[zmq.Context] = None,
+        curve_key: Optional[str] = None,
+        server_key: Optional[str] = None,
+        curve: Any = None,
     ) -> None:
         self.endpoint = endpoint
         self.pubsub_endpoint = pubsub_endpoint
         self.stats_endpoint = stats_endpoint
         self.ssh_server = ssh_server
+        self.curve_key, self.server_key = curve_key, server_key  # CurveZMQ client of circusd
+        self.curve = curve  # a circus.curve.CurveServer for the stats channel, or None
         self.interval = interval
         self.base_context = context or zmq.Context.instance()
         self.context = zmq.asyncio.Context.shadow(self.base_context.underlying)
@@ -82,11 +87,14 @@ class StatsStreamer:
         self._stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         # A plain socket: publishing never waits, so it needs no future.
-        self.pub = EventPublisher(self.base_context, self.stats_endpoint, what="stats")
+        if self.curve is not None:
+            self.curve.start(self.base_context)
+        self.pub = EventPublisher(self.base_context, self.stats_endpoint, what="stats", curve=self.curve)
         self.sub = self.context.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"watcher.")
-        connect(self.sub, self.pubsub_endpoint, self.ssh_server)
+        connect(self.sub, self.pubsub_endpoint, self.ssh_server, curve_key=self.curve_key,
+                server_key=self.server_key)
         self.hits = HitCounter(loop)
         logger.info("circusd-stats publishing on %s", self.stats_endpoint)
         tasks = [loop.create_task(self._follow_events()), loop.create_task(self._tick())]
@@ -99,6 +107,8 @@ class StatsStreamer:
             self.hits.close()
             self.sub.close(linger=0)
             self.pub.close()
+            if self.curve is not None:
+                self.curve.stop()
 
     def stop(self) -> None:
         if self._stopped is not None:
@@ -118,7 +128,8 @@ class StatsStreamer:
     async def sync(self) -> None:
         """Learn circusd's watchers, pids, own pid and sockets (CircusdLost if it fails)."""
         client = AsyncCircusClient(
-            context=self.context, endpoint=self.endpoint, timeout=CALL_TIMEOUT, ssh_server=self.ssh_server
+            context=self.context, endpoint=self.endpoint, timeout=CALL_TIMEOUT, ssh_server=self.ssh_server,
+            curve_key=self.curve_key, server_key=self.server_key,
         )
         try:
             info = (await self._call(client, "dstats"))["info"]

@@ -50,9 +50,12 @@ class Controller:
     """
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, ssh_server: Optional[str] = None,
-                 context: Optional[zmq.Context] = None) -> None:
+                 context: Optional[zmq.Context] = None, curve_key: Optional[str] = None,
+                 server_key: Optional[str] = None) -> None:
         self.timeout = timeout
         self.ssh_server = ssh_server
+        # CurveZMQ key files for every socket the console opens (circus.client.connect).
+        self.keys: Dict[str, Optional[str]] = {"curve_key": curve_key, "server_key": server_key}
         self.context = context
         self.endpoint: Optional[str] = None
         self.globals: Dict[str, Any] = {}
@@ -111,7 +114,7 @@ class Controller:
         if self._client is None:
             try:
                 self._client = AsyncCircusClient(context=self.context, endpoint=self.endpoint,
-                                                 timeout=self.timeout, ssh_server=self.ssh_server)
+                                                 timeout=self.timeout, ssh_server=self.ssh_server, **self.keys)
             except (zmq.ZMQError, CircusError) as exc:  # a malformed endpoint, ssh unavailable
                 raise ConsoleError("cannot use endpoint %r: %s" % (self.endpoint, exc)) from None
         return self._client

@@ -19,13 +19,16 @@ from circus.web.views import BaseHandler
 
 
 async def survey(endpoints: Sequence[str], timeout: float,
-                 ssh_server: Optional[str] = None) -> List[Dict[str, Any]]:
+                 ssh_server: Optional[str] = None,
+                 keys: Optional[Dict[str, Optional[str]]] = None) -> List[Dict[str, Any]]:
     """``[{"endpoint", "error", "watchers": [(name, status)]}]`` in the order of ``endpoints``."""
 
     async def one(endpoint: str) -> Dict[str, Any]:
         found: Dict[str, Any] = {"endpoint": endpoint, "error": None, "watchers": []}
         try:
-            client = AsyncCircusClient(endpoint=endpoint, timeout=timeout, ssh_server=ssh_server)
+            keys_ = keys or {}
+            client = AsyncCircusClient(endpoint=endpoint, timeout=timeout, ssh_server=ssh_server,
+                                       curve_key=keys_.get("curve_key"), server_key=keys_.get("server_key"))
         except CallError as exc:  # a malformed endpoint
             found["error"] = str(exc)
             return found
@@ -50,5 +53,5 @@ class DaemonsHandler(BaseHandler):
 
     async def get(self) -> None:
         daemons = await survey(self.settings["endpoints"], self.controller.timeout,
-                               self.controller.ssh_server)
+                               self.controller.ssh_server, self.controller.keys)
         self.render("daemons.html", daemons=daemons)

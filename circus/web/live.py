@@ -51,13 +51,14 @@ DRAIN_LIMIT = 100000
 class _Subscriber:
     """A non-blocking SUB socket on ``endpoint`` for topics starting with ``prefix``."""
 
-    def __init__(self, context: zmq.Context, endpoint: str, prefix: bytes, ssh_server: Optional[str]):
+    def __init__(self, context: zmq.Context, endpoint: str, prefix: bytes, ssh_server: Optional[str],
+                 keys: Optional[Dict[str, Optional[str]]] = None):
         self.socket = context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, DRAIN_LIMIT)
         self.socket.setsockopt(zmq.SUBSCRIBE, prefix)
         try:
-            connect(self.socket, endpoint, ssh_server)
+            connect(self.socket, endpoint, ssh_server, **(keys or {}))
         except BaseException:
             self.socket.close()
             raise
@@ -242,12 +243,12 @@ class LiveFeed:
         self._last_stat = 0.0
         self._dirty = True
         options = self.controller.globals
-        ssh = self.controller.ssh_server
+        ssh, keys = self.controller.ssh_server, self.controller.keys
         try:
             if options.get("pubsub_endpoint"):
-                self._events = _Subscriber(self.context, options["pubsub_endpoint"], b"watcher.", ssh)
+                self._events = _Subscriber(self.context, options["pubsub_endpoint"], b"watcher.", ssh, keys)
             if options.get("stats_endpoint"):
-                self._stats = _Subscriber(self.context, options["stats_endpoint"], b"stat.", ssh)
+                self._stats = _Subscriber(self.context, options["stats_endpoint"], b"stat.", ssh, keys)
         except (zmq.ZMQError, CircusError) as exc:
             logger.warning("web console cannot subscribe to circusd's channels: %s", exc)
             self._unsubscribe()

@@ -17,6 +17,7 @@ import tornado.web
 import tornado.websocket
 
 from circus import __version__
+from circus.web.auth import local_path, require_login, session_user
 from circus.web.controller import ConsoleError, Controller
 from circus.web.live import LiveFeed
 
@@ -61,6 +62,7 @@ class BaseHandler(tornado.web.RequestHandler):
     _counted = False
 
     def prepare(self) -> None:
+        require_login(self)
         self.application.settings["in_flight"].begin()
         self._counted = True
 
@@ -88,6 +90,7 @@ class BaseHandler(tornado.web.RequestHandler):
             watcher_url=watcher_url,
             default_endpoint=self.application.settings["default_endpoint"],
             endpoints=self.application.settings.get("endpoints", []),
+            user=session_user(self),
         )
         return namespace
 
@@ -121,10 +124,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def back(self, default: str = "/") -> None:
         """Redirect to the local path in the ``next`` field, else ``default``."""
         target = self.get_body_argument("next", default)
-        # Only paths of this site: no scheme, no //host, no backslash tricks.
-        if not target.startswith("/") or target.startswith("//") or "\\" in target:
-            target = default
-        self.redirect(target)
+        self.redirect(target if local_path(target) == target else default)
 
     async def act(self, action: Callable[[], Awaitable[object]], success: Optional[str], default: str = "/") -> None:
         """Await ``action()``; flash ``success`` or the error; redirect back."""
@@ -271,6 +271,9 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     tornado's default ``check_origin`` refuses pages of other sites, which
     is the WebSocket's CSRF protection.
     """
+
+    def prepare(self) -> None:
+        require_login(self)  # with httpd_auth, no session: 403 before the upgrade
 
     def open(self) -> None:
         self.feed: LiveFeed = self.application.settings["feed"]

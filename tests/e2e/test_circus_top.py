@@ -19,8 +19,9 @@ LEAVE_ALTERNATE_SCREEN = b"\x1b[?1049l"
 class Terminal:
     """circus-top on a pty of ``rows`` x ``cols``; ``text()`` is what it printed, escapes removed."""
 
-    def __init__(self, endpoint, tracker, rows=40, cols=100):
-        argv = [sys.executable, "-c", "from circus.stats.client import main; main()", "--endpoint", endpoint]
+    def __init__(self, endpoint, tracker, rows=40, cols=100, args=()):
+        argv = [sys.executable, "-c", "from circus.stats.client import main; main()", "--endpoint", endpoint,
+                *map(str, args)]
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TERM="xterm", LINES=str(rows), COLUMNS=str(cols))
         pid, fd = pty.fork()
         if pid == 0:
@@ -78,7 +79,7 @@ class Terminal:
         os.close(self.fd)
 
 
-def start_circusd(circusd, workers, tmp_path):
+def start_circusd(circusd, workers, tmp_path, **circus):
     stats = "ipc://%s" % (tmp_path / "stats.sock")
     daemon = circusd()
     daemon.write_ini("""
@@ -89,7 +90,7 @@ def start_circusd(circusd, workers, tmp_path):
         [watcher:other]
         cmd = %s
         """ % (workers.cmd("sleepy"), workers.cmd("other")),
-        circus={"statsd": "true", "stats_endpoint": stats, "check_delay": 0.5})
+        circus={"statsd": "true", "stats_endpoint": stats, "check_delay": 0.5, **circus})
     daemon.start()
     return daemon, stats
 
@@ -130,5 +131,22 @@ def test_circus_top_fits_a_resized_terminal_and_leaves_on_ctrl_c(circusd, worker
         os.write(term.fd, b"\x03")  # Ctrl-C from the keyboard: SIGINT
         assert term.wait_exit() == 0
         assert LEAVE_ALTERNATE_SCREEN in term.raw[-200:]
+    finally:
+        term.close()
+
+
+def test_circus_top_with_curve_keys_shows_the_workers(circusd, workers, tmp_path, tracker):
+    from circus.curve import keygen
+
+    _, server = keygen(str(tmp_path / "server"), "circusd")
+    public, secret = keygen(str(tmp_path / "viewers"), "top")
+    daemon, stats = start_circusd(circusd, workers, tmp_path, curve_secret_key=server,
+                                  curve_readonly_keys=tmp_path / "viewers")
+    pids = daemon.wait_pids("sleepy", 2)
+    term = Terminal(stats, tracker, args=["--curve-key", secret, "--server-key", server.replace("_secret", "")])
+    try:
+        term.wait_text(lambda t: all(str(p) in t for p in pids), "every worker pid, through CurveZMQ")
+        os.write(term.fd, b"q")
+        assert term.wait_exit() == 0
     finally:
         term.close()

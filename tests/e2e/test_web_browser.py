@@ -287,3 +287,34 @@ def test_the_page_shows_disconnected_and_recovers(setup, circusd, tmp_path):
     start_circusd(circusd, tmp_path)
     view.live()
     view.wait(lambda: view.watcher_row("sleeper"))
+
+
+def test_logging_in_and_out(circusd, tmp_path, tracker, page):
+    from test_web_auth import PASSWORD, hash_password
+
+    users = tmp_path / "users"
+    users.write_text("alice:%s\n" % hash_password(PASSWORD))
+    daemon = start_circusd(circusd, tmp_path)
+    console = Console(tmp_path, tracker, "--endpoint", daemon.endpoint, "--auth", users).start()
+    view = page(console.url)
+    try:
+        view.open("/watchers/sleeper")
+        view.wait(lambda: view.find("#password"), what="the login page")
+        view.find("#username").send_keys("alice")
+        view.find("#password").send_keys("wrong")
+        view.find("#login").click()
+        view.wait(lambda: "wrong user name or password" in view.find("#messages").text)
+        view.shot("login-refused")
+        view.find("#username").send_keys("alice")
+        view.find("#password").send_keys(PASSWORD)
+        view.find("#login").click()
+        view.wait(lambda: len(view.pids()) == 2, what="the watcher page it asked for, after the login")
+        view.live()  # the WebSocket gets in with the session too
+        view.shot("logged-in")
+        view.find("#logout").click()
+        view.wait(lambda: view.find("#password"), what="the login page after logging out")
+        view.open("/")
+        view.wait(lambda: view.find("#password"), what="the login page: the session is over")
+    finally:
+        view.leave()
+        console.close()

@@ -47,6 +47,13 @@ def other_values(tmp_path):
         "fqdn_prefix": "box",
         "metrics_endpoint": "127.0.0.1:0",
         "stream_backend": "gevent",
+        "curve_secret_key": str(tmp_path / "circusd.key_secret"),
+        "curve_authorized_keys": str(tmp_path / "admins"),
+        "curve_readonly_keys": str(tmp_path / "viewers"),
+        "httpd_auth": str(tmp_path / "users"),
+        "httpd_session_timeout": "60",
+        "httpd_certfile": str(tmp_path / "cert.pem"),
+        "httpd_keyfile": str(tmp_path / "key.pem"),
     }
 
 
