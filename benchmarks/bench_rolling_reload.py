@@ -19,11 +19,16 @@ Printed per mode: requests served, failed (reset, refused, timed out, not
 from the command's start to 1 s after its end, and how long the command
 took.
 
+With ``--server uvicorn`` the workers are real uvicorn processes
+(``--fd $(circus.sockets.web)``, 20 ms per request) that, in the rolling
+mode, send READY=1 from their ASGI lifespan startup (tests/webstack.py).
+
 Usage::
 
     [CIRCUS019_PYTHON=/work/venv019/bin/python] \\
     python benchmarks/bench_rolling_reload.py [--numprocesses 8] [--batch 25%]
         [--modes rolling,at-once,restart] [--duration 6] [--at 2] [--clients 32]
+        [--server worker|uvicorn]
 
 The figures are printed; nothing is asserted.
 """
@@ -41,6 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from helpers import WEB_STACK, Circusd, ProcessTracker, ReadyWorkers, call, listening_ports, until  # noqa: E402
 from httpload import Load  # noqa: E402
+from webstack import SERVERS, UVICORN_NOTIFY  # noqa: E402
 
 AFTERMATH = 1.0  # seconds after the command that its p99 still covers
 MODES = ("rolling", "at-once", "restart", "0.19-reload", "0.19-restart")
@@ -67,15 +73,31 @@ def parse_args(argv=None):
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds of work per request")
     parser.add_argument("--ready-after", type=float, default=0.5, help="seconds before READY=1")
+    parser.add_argument("--server", choices=("worker", "uvicorn"), default="worker",
+                        help="the test worker, or uvicorn (20 ms per request; --latency and "
+                             "--ready-after do not apply)")
     return parser.parse_args(argv)
 
 
+def worker_cmd(directory, mode, args):
+    """The watcher's command (and ini lines it needs): the test worker, or uvicorn."""
+    if args.server == "worker":
+        workers = ReadyWorkers(directory)
+        return workers.cmd("web", "serve=$(circus.sockets.web)", "latency=%g" % args.latency,
+                           "ready-after=%g" % args.ready_after), ""
+    # uvicorn: READY=1 from the app's lifespan startup when it rolls (it needs NOTIFY_SOCKET).
+    command, app = UVICORN_NOTIFY if mode == "rolling" else SERVERS["uvicorn"]
+    with open(os.path.join(directory, "app.py"), "w") as module:
+        module.write(app)
+    with open(os.path.join(directory, "mode"), "w") as flag:
+        flag.write("good")
+    return "%s %s" % (sys.executable, command), "working_dir = %s\n    " % directory
+
+
 def start(directory, tracker, mode, args):
-    workers = ReadyWorkers(directory)
-    cmd = workers.cmd("web", "serve=$(circus.sockets.web)", "latency=%g" % args.latency,
-                      "ready-after=%g" % args.ready_after)
-    readiness = "ready = notify\n    ready_timeout = 30\n    reload_batch = %s" % args.batch \
-        if mode == "rolling" else ""
+    cmd, readiness = worker_cmd(directory, mode, args)
+    if mode == "rolling":
+        readiness += "ready = notify\n    ready_timeout = 30\n    reload_batch = %s" % args.batch
     daemon = (Circusd019 if mode.startswith("0.19") else Circusd)(directory, tracker)
     daemon.write_ini(WEB_STACK % {"cmd": cmd, "numprocesses": args.numprocesses, "extra": readiness})
     daemon.start().wait_answering()
@@ -105,8 +127,9 @@ async def measure(daemon, mode, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    print("%d workers, %d clients, %g s of work per request, READY=1 after %g s, batch %s"
-          % (args.numprocesses, args.clients, args.latency, args.ready_after, args.batch))
+    worker = ("uvicorn, 0.02 s of work per request, READY=1 from its lifespan startup" if args.server == "uvicorn"
+              else "%g s of work per request, READY=1 after %g s" % (args.latency, args.ready_after))
+    print("%d workers (%s), %d clients, batch %s" % (args.numprocesses, worker, args.clients, args.batch))
     print("%-12s %9s %7s %8s %8s %11s %9s" % ("mode", "served", "failed", "p99 ms", "max ms", "p99 reload", "reload s"))
     for mode in args.modes.split(","):
         if mode.startswith("0.19") and not os.environ.get("CIRCUS019_PYTHON"):

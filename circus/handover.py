@@ -23,16 +23,35 @@ HANDOVER_SETTLE = 0.1
 
 
 class Handover:
-    """The handovers of the sockets of watcher ``owner`` (none: nothing to do)."""
+    """The handovers of the sockets of watcher ``owner`` (none: nothing to do).
 
-    def __init__(self, owner, sockets):
+    With ``steered`` false, new connections keep going to the old listeners
+    until :meth:`switch`; a handover never switched is undone at its end
+    (the old listeners alone again, the new ones closed).
+    """
+
+    def __init__(self, owner, sockets, steered=True):
         self.owner = owner
+        self.steered = steered
         self._handovers = []
         for sock in sockets:
             hand_over = getattr(sock, "hand_over", None)
-            handover = hand_over() if hand_over is not None else None
+            handover = hand_over(steered) if hand_over is not None else None
             if handover is not None:
                 self._handovers.append(handover)
+
+    def __bool__(self):
+        return bool(self._handovers)
+
+    async def switch(self, timeout):
+        """Steer new connections to the new listeners, then :meth:`drain` the old ones (once)."""
+        if self.steered or not self._handovers:
+            return
+        for handover in self._handovers:
+            handover.steer_to_fresh()
+        self.steered = True
+        logger.debug("%s: new connections go to the new processes", self.owner)
+        await self.drain(timeout)
 
     async def drain(self, timeout):
         """Wait (``timeout`` at most) for the old processes to accept what was queued."""
@@ -49,7 +68,10 @@ class Handover:
 
     def finish(self):
         for handover in self._handovers:
-            handover.finish()
+            if self.steered:
+                handover.finish()
+            else:
+                handover.undo()
 
 
 def own_sockets(watcher):
@@ -61,9 +83,9 @@ def own_sockets(watcher):
 
 
 @contextlib.contextmanager
-def handing_over(watcher):
+def handing_over(watcher, steered=True):
     """A :class:`Handover` of the sockets only ``watcher`` serves, for the block; the old listeners retire at its end."""
-    handover = Handover(watcher.name, own_sockets(watcher))
+    handover = Handover(watcher.name, own_sockets(watcher), steered)
     try:
         yield handover
     finally:

@@ -7,6 +7,14 @@ so on. When a batch is not ready in time the reload stops there: the new
 processes of that batch are stopped, the old ones left keep serving, the
 reply is an error saying why and ``watcher.NAME.reload_failed`` is
 published.
+
+The sockets only that watcher serves are handed over first
+(``circus.handover``), new connections still going to the old processes;
+once the first batch is ready they go to the new ones only, so an old
+process gets no new connection shortly before it is stopped (uvicorn, told
+to stop, closes what it accepted and has not read yet). A first batch not
+ready undoes the hand-over; a later one leaves the old processes idle, so
+they are stopped too.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import time
 from circus import options
 from circus.exc import CircusError, MessageError
 from circus.commands.errors import COMMAND_ERROR
+from circus.handover import handing_over
 
 logger = logging.getLogger("circus.watcher")
 
@@ -44,8 +53,17 @@ def batch_size(setting, numprocesses):
 async def rolling_reload(watcher):
     """Replace the processes of ``watcher`` (in its turn); ``{'stopped', 'started', 'kept'}``.
 
-    Raises ReloadFailed when a batch does not become ready.
+    The sockets only ``watcher`` serves are handed over (``circus.handover``)
+    with new connections still going to the old processes; once the first
+    batch is ready they go to the new ones, and the old ones, drained,
+    only finish what they accepted before they are stopped. Raises
+    ReloadFailed when a batch does not become ready.
     """
+    with handing_over(watcher, steered=False) as handover:
+        return await _roll(watcher, handover)
+
+
+async def _roll(watcher, handover):
     old = sorted(watcher._alive())
     size = batch_size(watcher.reload_batch, watcher.numprocesses)
     started: list[int] = []
@@ -64,7 +82,8 @@ async def rolling_reload(watcher):
         else:
             reason = await watcher._health.wait_ready(batch, watcher.ready_timeout)
         if reason is not None:
-            await _fail(watcher, batch, old, started, stopped, reason)
+            await _fail(watcher, batch, old, started, stopped, reason, handover)
+        await handover.switch(watcher.graceful_timeout)
         started.extend(p.pid for p in batch)
         retiring, old = old[: len(batch)], old[len(batch):]
         await asyncio.gather(*(watcher._kill_process(p) for p in retiring))
@@ -76,8 +95,14 @@ async def rolling_reload(watcher):
     return {"stopped": sorted(stopped), "started": sorted(started), "kept": []}
 
 
-async def _fail(watcher, batch, old, started, stopped, reason):
+async def _fail(watcher, batch, old, started, stopped, reason, handover):
     await asyncio.gather(*(watcher._kill_process(p) for p in batch))
+    if handover.steered:
+        # New connections go to the new processes already: the old ones left
+        # serve nothing; their slots are spawned again as after any exit.
+        await asyncio.gather(*(watcher._kill_process(p) for p in old))
+        stopped.extend(p.pid for p in old)
+        old = []
     kept = sorted(p.pid for p in old) + sorted(started)
     message = "reload of %r stopped: %s; %d process(es) keep serving" % (watcher.name, reason, len(kept))
     logger.error("%s", message)

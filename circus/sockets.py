@@ -31,10 +31,11 @@ SO_ATTACH_REUSEPORT_CBPF = 51
 SO_DETACH_REUSEPORT_BPF = 68
 
 
-# The program: one instruction, BPF_RET|BPF_K 1 -- "the group's second socket".
-# The kernel copies it when it is attached; the buffer lives as long as the module.
-_STEER_CODE = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 1))
-_STEER_TO_SECOND = struct.pack("HxxxxxxQ", 1, ctypes.addressof(_STEER_CODE))
+# A program: one instruction, BPF_RET|BPF_K i -- "the group's socket number i".
+# The kernel copies it when it is attached; the buffers live as long as the module.
+_STEER_CODES = [ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, i)) for i in (0, 1)]
+# A hand-over's group is {old, fresh}, in that order.
+_STEER_TO_OLD, _STEER_TO_FRESH = (struct.pack("HxxxxxxQ", 1, ctypes.addressof(code)) for code in _STEER_CODES)
 
 # struct tcp_info: for a listener, tcpi_unacked (the 7th u32) is the accept queue length.
 _TCP_INFO = struct.Struct("7I")
@@ -376,15 +377,17 @@ class CircusSocket(socket.socket):
             and self._bound_by is not None
         )
 
-    def hand_over(self) -> Optional["Handover"]:
+    def hand_over(self, steer_to_fresh: bool = True) -> Optional["Handover"]:
         """Put a new listener under this socket's fd; the old one takes no new connection.
 
         From now on the kernel queues every new connection on the new
         listener, which the processes spawned next inherit; the processes
         that still hold the old listener keep accepting what was already
-        queued on it. Returns the :class:`Handover` to finish once they are
-        gone, or None where the kernel refuses (the socket is then left as
-        it was).
+        queued on it. With ``steer_to_fresh`` false, new connections keep
+        going to the old listener until :meth:`Handover.steer_to_fresh`.
+        Returns the :class:`Handover` to finish once they are gone (or to
+        undo), or None where the kernel refuses (the socket is then left
+        as it was).
         """
         if not self.can_hand_over():
             return None
@@ -397,8 +400,8 @@ class CircusSocket(socket.socket):
             self._end_group(old)
             return None
         try:
-            # The group is {old, fresh}, in that order: index 1 is the fresh one.
-            fresh.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, _STEER_TO_SECOND)
+            program = _STEER_TO_FRESH if steer_to_fresh else _STEER_TO_OLD
+            fresh.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, program)
             os.dup2(fresh.fileno(), self.fileno())
         except OSError as exc:
             logger.warning("socket %r: the kernel refused the hand-over: %s", self.name, exc)
@@ -473,6 +476,19 @@ class Handover:
     def queued(self) -> int:
         """Connections waiting in the old listener's accept queue."""
         return queue_length(self.old) or 0
+
+    def steer_to_fresh(self) -> None:
+        """From now on, new connections go to the new listener (raises OSError if the kernel refuses)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, _STEER_TO_FRESH)
+
+    def undo(self) -> None:
+        """Put the old listener back under the fd, alone: the new one is closed.
+
+        For a hand-over still steering to the old listener, once the
+        processes that hold the new one are gone.
+        """
+        os.dup2(self.old.fileno(), self.sock.fileno())
+        self.sock._end_group(self.old)
 
     def finish(self) -> None:
         """Stop the old listener for good (its last holders may be gone or not)."""

@@ -417,6 +417,43 @@ def test_a_hand_over_sends_new_connections_to_a_new_listener_under_the_same_fd(l
         worker.accept()  # the old listener no longer listens, though a process holds it
 
 
+def test_a_hand_over_can_keep_new_connections_on_the_old_listener_until_it_steers(listener, sockets):
+    worker = socket.socket(fileno=os.dup(listener.fileno()))
+    sockets.append(worker)
+    handover = listener.hand_over(steer_to_fresh=False)
+    assert handover is not None
+    listener.connect_clients(10)
+    assert _accept_all(listener) == 0, "the new listener got connections before the switch"
+    assert _accept_all(worker) == 10
+    listener.connect_clients(4)
+    handover.steer_to_fresh()
+    listener.connect_clients(6)
+    assert handover.queued() == 4
+    assert _accept_all(worker) == 4
+    assert _accept_all(listener) == 6
+    handover.finish()
+
+
+def test_an_undone_hand_over_leaves_the_old_listener_alone_under_the_fd(listener, sockets):
+    fd = listener.fileno()
+    worker = socket.socket(fileno=os.dup(fd))
+    sockets.append(worker)
+    handover = listener.hand_over(steer_to_fresh=False)
+    new_worker = socket.socket(fileno=os.dup(fd))  # what a new process inherits
+    new_worker.close()  # ... and gone: it was stopped
+    handover.undo()
+    assert listener.fileno() == fd
+    listener.connect_clients(5)
+    assert _accept_all(worker) == 5, "the old listener is not the one under the fd"
+    listener.connect_clients(3)
+    assert _accept_all(listener) == 3
+    assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 0
+    # and a next hand-over works as the first one did
+    listener.hand_over().finish()
+    listener.connect_clients(2)
+    assert _accept_all(listener) == 2
+
+
 def test_hand_overs_can_follow_one_another(listener, sockets):
     for _ in range(3):
         old = socket.socket(fileno=os.dup(listener.fileno()))
