@@ -98,7 +98,9 @@ class HandshakeWatch:
             return
         self._logged[(endpoint, code)] = (now, 0)
         if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:  # the value is an errno
-            reason = "the handshake broke off (%s)" % os.strerror(code)
+            # A keyless client sees the mechanism mismatch first and hangs
+            # up: the server may only see the broken pipe.
+            reason = "the handshake broke off (%s; a client without --curve-key?)" % os.strerror(code)
         else:
             reason = _REASONS.get(code, "protocol error %#x" % code)
         more = " (%d more since the last report)" % repeats if repeats else ""
