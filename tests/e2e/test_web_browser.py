@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from helpers import until
+from test_web_auth import PASSWORD, hash_password
 from test_web_http import SLEEPER, Console, ctl, start_circusd
 
 CHROMIUM = os.environ.get("CIRCUS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -289,32 +290,112 @@ def test_the_page_shows_disconnected_and_recovers(setup, circusd, tmp_path):
     view.wait(lambda: view.watcher_row("sleeper"))
 
 
-def test_logging_in_and_out(circusd, tmp_path, tracker, page):
-    from test_web_auth import PASSWORD, hash_password
-
+@pytest.fixture
+def logged_in(circusd, tmp_path, tracker, page):
+    """Factory: ``(circusd, browser page)`` on a console with a login (alice); closed at teardown."""
     users = tmp_path / "users"
     users.write_text("alice:%s\n" % hash_password(PASSWORD))
-    daemon = start_circusd(circusd, tmp_path)
-    console = Console(tmp_path, tracker, "--endpoint", daemon.endpoint, "--auth", users).start()
-    view = page(console.url)
-    try:
-        view.open("/watchers/sleeper")
-        view.wait(lambda: view.find("#password"), what="the login page")
-        view.find("#username").send_keys("alice")
-        view.find("#password").send_keys("wrong")
-        view.find("#login").click()
-        view.wait(lambda: "wrong user name or password" in view.find("#messages").text)
-        view.shot("login-refused")
-        view.find("#username").send_keys("alice")
-        view.find("#password").send_keys(PASSWORD)
-        view.find("#login").click()
-        view.wait(lambda: len(view.pids()) == 2, what="the watcher page it asked for, after the login")
-        view.live()  # the WebSocket gets in with the session too
-        view.shot("logged-in")
-        view.find("#logout").click()
-        view.wait(lambda: view.find("#password"), what="the login page after logging out")
-        view.open("/")
-        view.wait(lambda: view.find("#password"), what="the login page: the session is over")
-    finally:
+    made = []
+
+    def make(*args):
+        daemon = start_circusd(circusd, tmp_path)
+        console = Console(tmp_path, tracker, "--endpoint", daemon.endpoint, "--auth", users, *args).start()
+        made.append((page(console.url), console))
+        return daemon, made[-1][0]
+
+    yield make
+    for view, console in made:
         view.leave()
         console.close()
+
+
+def log_in(view, password=None):
+    """Fill and send the login form on the page shown."""
+    view.wait(lambda: view.find("#password"), what="the login page")
+    view.find("#username").send_keys("alice")
+    view.find("#password").send_keys(password or PASSWORD)
+    view.find("#login").click()
+
+
+def refused(view, reason):
+    """Wait for the 403 page giving ``reason``; take its "failed to load" line off the browser log."""
+    view.wait(lambda: view.find("h1").text == "Error 403", what="the 403 page")
+    assert reason in view.find("#error-reason").text
+    severe = [e["message"] for e in view.driver.get_log("browser")
+              if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+    assert severe and all("status of 403" in message for message in severe), severe
+
+
+def test_logging_in_and_out(logged_in):
+    daemon, view = logged_in()
+    view.open("/watchers/sleeper")
+    log_in(view, "wrong")
+    view.wait(lambda: "wrong user name or password" in view.find("#messages").text)
+    view.shot("login-refused")
+    log_in(view)
+    view.wait(lambda: len(view.pids()) == 2, what="the watcher page it asked for, after the login")
+    view.live()  # the WebSocket gets in with the session too
+    view.shot("logged-in")
+    view.find("#logout").click()
+    view.wait(lambda: view.find("#password"), what="the login page after logging out")
+    view.open("/")
+    view.wait(lambda: view.find("#password"), what="the login page: the session is over")
+
+
+def test_an_expired_session_leads_back_to_the_login_page(logged_in):
+    daemon, view = logged_in("--session-timeout", "3")
+    view.open("/watchers/sleeper")
+    log_in(view)
+    view.wait(lambda: len(view.pids()) == 2, what="the watcher page, logged in")
+    view.live()
+    kept = view.driver.get_cookie("circus_session")
+    watcher_tab = view.driver.current_window_handle
+    # Another tab asks for a page until the console sends it to the login page instead.
+    view.driver.switch_to.new_window("tab")
+
+    def lands_on_login():
+        view.open("/watchers/sleeper")
+        return view.finds("#password")
+
+    until(lands_on_login, timeout=20, interval=0.5, what="the login page once the session expired")
+    assert view.driver.current_url.endswith("/login?next=%2Fwatchers%2Fsleeper")
+    view.shot("expired-login")
+    # The console itself forgot the session: the cookie, put back as a kept copy, opens nothing.
+    view.driver.add_cookie({"name": kept["name"], "value": kept["value"], "path": "/"})
+    view.open("/watchers/sleeper")
+    view.wait(lambda: view.find("#password"), what="the login page, even with the old cookie")
+    # The page left open in the first tab: its actions are refused too.
+    view.driver.switch_to.window(watcher_tab)
+    view.find("#incr").click()
+    refused(view, "log in first")
+    view.shot("expired-action")
+    assert len(ctl(daemon, "list", name="sleeper")["pids"]) == 2
+    # Logging in again goes back to the page asked for.
+    view.open("/watchers/sleeper")
+    log_in(view)
+    view.wait(lambda: len(view.pids()) == 2, what="the watcher page after logging in again")
+
+
+def test_a_form_with_a_tampered_csrf_token_is_refused(logged_in):
+    daemon, view = logged_in()
+    view.open("/watchers/sleeper")
+    log_in(view)
+    view.wait(lambda: len(view.pids()) == 2, what="the watcher page, logged in")
+    view.live()
+    field = view.find("#incr").find_element("xpath", "./parent::form//input[@name='_xsrf']")
+    token = field.get_attribute("value")
+    version, mask, masked, stamp = token.split("|")  # tornado's "2|mask|masked token|time"
+    tampered = "|".join([version, mask, ("0" if masked[0] != "0" else "1") + masked[1:], stamp])
+    view.driver.execute_script("arguments[0].value = arguments[1];", field, tampered)
+    view.find("#incr").click()
+    refused(view, "XSRF")
+    view.shot("csrf-refused")
+    assert len(ctl(daemon, "list", name="sleeper")["pids"]) == 2
+    assert "circus_session" in {c["name"] for c in view.driver.get_cookies()}  # still logged in
+    # The same form, untouched, works.
+    view.open("/watchers/sleeper")
+    view.wait(lambda: len(view.pids()) == 2)
+    view.find("#incr").click()
+    view.wait(lambda: "one more process" in view.find("#messages").text, what="the incr message")
+    until(lambda: len(ctl(daemon, "list", name="sleeper")["pids"]) == 3, timeout=20,
+          what="a third sleeper process")
