@@ -1,0 +1,183 @@
+"""circusd upgrades in place (circusctl upgrade, SIGUSR2): same pid, same workers, no request lost.
+
+Three HTTP workers answer on a circusd-bound socket (``$(circus.sockets.web)``)
+while 32 clients open a fresh connection for every request (tests/httpload.py);
+a talker prints a numbered line every 50 ms into a FileStream. The "broken new
+version" is a sitecustomize on circusd's PYTHONPATH that makes every new
+interpreter fail once a flag file exists: the code on disk no longer starts.
+"""
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO_ROOT, async_test, call, listening_ports, until, until_async
+from httpload import Load, fetch
+
+BROKEN = """\
+import os, sys
+if os.path.exists(%r):
+    sys.stderr.write("the new circus cannot even start\\n")
+    os._exit(3)
+"""
+
+TALKER = """\
+import itertools, os, sys, time
+for n in itertools.count():
+    print("line", n, os.getpid(), flush=True)
+    time.sleep(0.05)
+"""
+
+BODY = """
+    [socket:web]
+    host = 127.0.0.1
+    port = 0
+
+    [watcher:web]
+    cmd = %(web)s
+    numprocesses = 3
+    use_sockets = true
+    graceful_timeout = 5
+
+    [watcher:talker]
+    cmd = %(python)s %(talker)s
+    stdout_stream.class = FileStream
+    stdout_stream.filename = %(log)s
+    """
+
+
+def start_daemon(circusd, workers, tmp_path, body=BODY):
+    """circusd on ``body``, with the sitecustomize of :data:`BROKEN` on its PYTHONPATH (flag unset)."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(BROKEN % str(tmp_path / "broken"))
+    (tmp_path / "talker.py").write_text(TALKER)
+    daemon = circusd(env={"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(site)])})
+    daemon.write_ini(body % {"web": workers.cmd("web", "http=$(circus.sockets.web)"), "python": sys.executable,
+                             "talker": tmp_path / "talker.py", "log": tmp_path / "talker.log"})
+    daemon.start()
+    daemon.wait_answering()
+    return daemon
+
+
+def ctl(daemon, *args):
+    """circusctl ``args`` against ``daemon``: (exit code, stdout, stderr)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run([sys.executable, "-m", "circus.circusctl", "--endpoint", daemon.endpoint,
+                           "--timeout", "30", *args], env=env, capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+def pids(daemon, name):
+    reply = call(daemon, "list", name=name, timeout=20)
+    assert reply["status"] == "ok", reply
+    return sorted(reply["pids"])
+
+
+def upgrades_done(daemon):
+    return len(re.findall(r"upgrade: done", daemon.log()))
+
+
+def talker_lines(tmp_path):
+    """``[(n, pid)]`` of the talker's lines in its FileStream."""
+    path = tmp_path / "talker.log"
+    text = path.read_text() if path.exists() else ""
+    return [(int(n), int(pid)) for n, pid in re.findall(r"^line (\d+) (\d+)$", text, re.M)]
+
+
+def upgrade(daemon, how):
+    """Ask for an upgrade by ``how`` ("circusctl" or "SIGUSR2") and wait until the new image took over."""
+    before = upgrades_done(daemon)
+    if how == "circusctl":
+        code, out, err = ctl(daemon, "upgrade")
+        assert code == 0, (out, err, daemon.log()[-3000:])
+    else:
+        daemon.signal(signal.SIGUSR2)
+    until(lambda: upgrades_done(daemon) > before, timeout=30,
+          what=lambda: "the upgrade to end; log:\n%s" % daemon.log()[-3000:])
+    daemon.wait_answering()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("how", ["circusctl", "SIGUSR2"])
+@async_test(timeout=110)
+async def test_an_upgrade_under_http_load_keeps_circusd_and_every_worker_and_loses_no_request(
+        circusd, workers, tmp_path, how):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    (port,) = await until_async(lambda: listening_ports(daemon.pid), timeout=20, what="circusd listening")
+    web = await asyncio.to_thread(daemon.wait_pids, "web", 3)
+    outcome, _ = await fetch("127.0.0.1", port, 10)
+    assert outcome == "ok", daemon.log()[-2000:]
+    talker = await asyncio.to_thread(pids, daemon, "talker")
+    async with Load("127.0.0.1", port) as tally:
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(upgrade, daemon, how)
+        await asyncio.sleep(0.5)
+    assert tally.counts["ok"] > 50, tally.summary()
+    assert tally.failed == 0, tally.summary()
+    assert daemon.alive() and "upgrade: done, circusd %d supervises" % daemon.pid in daemon.log()
+    assert await asyncio.to_thread(pids, daemon, "web") == web
+    assert await asyncio.to_thread(pids, daemon, "talker") == talker
+    assert await asyncio.to_thread(daemon.pids, "web") == web, "the workers are circusd's children still"
+    # The talker's pipe reaches its FileStream through the new image.
+    seen = len(talker_lines(tmp_path))
+    await until_async(lambda: len(talker_lines(tmp_path)) > seen + 5, timeout=10,
+                      what="talker lines after the upgrade")
+    numbers = [n for n, pid in talker_lines(tmp_path) if pid == talker[0]]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "a line of the talker was lost"
+    assert "Traceback" not in daemon.log(), daemon.log()[-3000:]
+
+
+@pytest.mark.timeout(90)
+def test_supervision_goes_on_after_an_upgrade(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    upgrade(daemon, "circusctl")
+    assert ctl(daemon, "incr", "web")[0] == 0
+    grown = daemon.wait_pids("web", 4)
+    assert set(web) < set(grown)
+    victim = web[0]
+    os.kill(victim, signal.SIGKILL)
+    until(lambda: victim not in daemon.pids("web") and len(daemon.pids("web")) == 4, timeout=15,
+          what=lambda: "a replacement of %d; have %s" % (victim, daemon.pids("web")))
+    assert pids(daemon, "web") == daemon.pids("web")
+    # A second upgrade adopts what the first one adopted and what it spawned since.
+    kept = daemon.pids("web")
+    upgrade(daemon, "SIGUSR2")
+    assert pids(daemon, "web") == kept
+    assert daemon.terminate() == 0, daemon.log()[-3000:]
+    assert not any(os.path.exists("/proc/%d" % pid) for pid in kept)
+
+
+@pytest.mark.timeout(90)
+def test_a_new_version_that_cannot_start_leaves_the_old_circusd_in_charge(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    (tmp_path / "broken").write_text("")
+    code, out, err = ctl(daemon, "upgrade")
+    assert code != 0
+    assert "the new circus cannot even start" in out + err, (out, err)
+    daemon.signal(signal.SIGUSR2)
+    daemon.wait_log(r"upgrade failed, nothing changed: .*cannot even start")
+    (tmp_path / "broken").unlink()
+    assert "re-executing" not in daemon.log()
+    assert pids(daemon, "web") == web
+    assert ctl(daemon, "incr", "web")[0] == 0
+    daemon.wait_pids("web", 4)
+
+
+@pytest.mark.timeout(90)
+def test_an_invalid_configuration_on_disk_refuses_the_upgrade(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    daemon.ini.write_text(daemon.ini.read_text() + "\n[watcher:bad]\nnumprocesses = many\n")
+    code, out, err = ctl(daemon, "upgrade")
+    assert code != 0
+    assert "bad" in out + err and "refuses" in out + err, (out, err)
+    assert "re-executing" not in daemon.log()
+    assert pids(daemon, "web") == web
