@@ -227,7 +227,7 @@ def adopt(args: argparse.Namespace, supervisor: Supervisor) -> int:
     except ValueError as exc:
         fail(str(exc))
     try:
-        cfg = load(args.config)
+        cfg = upgrade.config_of(state, lambda: load(args.config))
         if args.pidfile or cfg["circus"]["pidfile"]:
             args.pidfile = args.pidfile or cfg["circus"]["pidfile"]
         configure_logging(args, cfg["circus"])

@@ -132,12 +132,27 @@ def capture(arbiter: Arbiter) -> dict[str, Any]:
         "sockets": {name: {"fd": sock.fileno(), "ours": sock._bound_by == os.getpid()}
                     for name, sock in arbiter.sockets.items()},
         "activation": dict(activation.claim()),
+        "config": _json_or_none(arbiter._cfg),
         "watchers": [
-            {"name": w.name, "state": w.state.value, "numprocesses": w.numprocesses,
+            {"name": w.name, "state": w.state.value, "armed": w._on_demand.armed, "numprocesses": w.numprocesses,
              "processes": [_process_state(p) for p in w.processes.values()]}
             for w in arbiter.watchers
         ],
     }
+
+
+def _json_or_none(cfg: Any) -> Any:
+    """``cfg`` if JSON can carry it as it is, else None (the new image reads the file)."""
+    try:
+        return json.loads(json.dumps(cfg)) if cfg is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def config_of(state: dict[str, Any], read: Any) -> dict[str, Any]:
+    """The configuration the new image runs: the old image's (a file changed since is
+    applied by a later ``reloadconfig``, as it would have been), else ``read()``."""
+    return state.get("config") or read()
 
 
 def kept_fds(state: dict[str, Any]) -> list[int]:
@@ -343,7 +358,8 @@ def resume(arbiter: Arbiter) -> set[str]:
                 _stop_leftovers(entry)
                 continue
             if entry["state"] != WatcherState.ACTIVE.value:
-                stopped.add(watcher.name)
+                if not entry["armed"]:  # an armed on-demand watcher is armed again by its start
+                    stopped.add(watcher.name)
                 _stop_leftovers(entry)
                 continue
             try:

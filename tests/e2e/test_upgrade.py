@@ -4,7 +4,8 @@ Three HTTP workers answer on a circusd-bound socket (``$(circus.sockets.web)``)
 while 32 clients open a fresh connection for every request (tests/httpload.py);
 a talker prints a numbered line every 50 ms into a FileStream. The "broken new
 version" is a sitecustomize on circusd's PYTHONPATH that makes every new
-interpreter fail once a flag file exists: the code on disk no longer starts.
+interpreter fail once a flag file exists (the code on disk no longer starts),
+or the new image fail to adopt any process.
 """
 
 import asyncio
@@ -21,9 +22,17 @@ from httpload import Load, fetch
 
 BROKEN = """\
 import os, sys
-if os.path.exists(%r):
+flags = %r
+if os.path.exists(flags + ".start"):
     sys.stderr.write("the new circus cannot even start\\n")
     os._exit(3)
+if os.path.exists(flags + ".adopt") and "--adopt-state" in sys.argv:
+    import circus.process
+
+    def adopt(*args, **kwargs):
+        raise RuntimeError("this version cannot adopt a process")
+
+    circus.process.Process.adopt = adopt
 """
 
 TALKER = """\
@@ -158,13 +167,13 @@ def test_supervision_goes_on_after_an_upgrade(circusd, workers, tmp_path):
 def test_a_new_version_that_cannot_start_leaves_the_old_circusd_in_charge(circusd, workers, tmp_path):
     daemon = start_daemon(circusd, workers, tmp_path)
     web = daemon.wait_pids("web", 3)
-    (tmp_path / "broken").write_text("")
+    (tmp_path / "broken.start").write_text("")
     code, out, err = ctl(daemon, "upgrade")
     assert code != 0
     assert "the new circus cannot even start" in out + err, (out, err)
     daemon.signal(signal.SIGUSR2)
     daemon.wait_log(r"upgrade failed, nothing changed: .*cannot even start")
-    (tmp_path / "broken").unlink()
+    (tmp_path / "broken.start").unlink()
     assert "re-executing" not in daemon.log()
     assert pids(daemon, "web") == web
     assert ctl(daemon, "incr", "web")[0] == 0
@@ -181,3 +190,28 @@ def test_an_invalid_configuration_on_disk_refuses_the_upgrade(circusd, workers, 
     assert "bad" in out + err and "refuses" in out + err, (out, err)
     assert "re-executing" not in daemon.log()
     assert pids(daemon, "web") == web
+
+
+@pytest.mark.timeout(90)
+def test_a_new_image_that_cannot_adopt_stops_the_old_processes_and_starts_afresh(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    (tmp_path / "broken.adopt").write_text("")
+    upgrade(daemon, "circusctl")
+    assert "cannot take watcher 'web' back" in daemon.log()
+    fresh = daemon.wait_pids("web", 3)
+    assert not set(fresh) & set(web)
+    until(lambda: not any(os.path.exists("/proc/%d" % pid) for pid in web), timeout=10,
+          what="the processes the new image could not adopt to be gone")
+    assert pids(daemon, "web") == fresh
+
+
+@pytest.mark.timeout(90)
+def test_a_configuration_changed_on_disk_is_applied_by_reloadconfig_after_the_upgrade(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    daemon.ini.write_text(daemon.ini.read_text().replace("numprocesses = 3", "numprocesses = 2"))
+    upgrade(daemon, "circusctl")
+    assert pids(daemon, "web") == web, "the upgrade changes the code, not the configuration"
+    assert ctl(daemon, "reloadconfig", "--waiting")[0] == 0
+    daemon.wait_pids("web", 2)
