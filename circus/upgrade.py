@@ -81,8 +81,10 @@ def check_argv(config_file: str) -> list[str]:
 async def preflight(arbiter: Arbiter) -> None:
     """Run :func:`check_argv`; raise UpgradeRefused with its output unless it passes.
 
-    The check is a child of circusd: its exit is reported by the arbiter's
-    child watcher (which reaps every child), not by ``subprocess``.
+    The check gets the sockets circusd's supervisor passed (``systemd =
+    true``) the same way, at fds 3, 4, ...; it is a child of circusd: its
+    exit is reported by the arbiter's child watcher (which reaps every
+    child), not by ``subprocess``.
     """
     loop = asyncio.get_running_loop()
     exited: asyncio.Future = loop.create_future()
@@ -91,7 +93,11 @@ async def preflight(arbiter: Arbiter) -> None:
         if not exited.done():
             exited.set_result(code)
 
-    child = subprocess.Popen(check_argv(os.path.abspath(str(arbiter.config_file))), stdin=subprocess.DEVNULL,
+    argv, env, passed = check_argv(os.path.abspath(str(arbiter.config_file))), None, activation.claim()
+    if passed:
+        argv = activation.worker_argv(argv, list(passed.values()))
+        env = dict(os.environ, **activation.worker_env(list(passed)))
+    child = subprocess.Popen(argv, env=env, pass_fds=list(passed.values()), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     assert arbiter.child_watcher is not None
     arbiter.child_watcher.watch(child.pid, on_exit)

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from helpers import REPO_ROOT, async_test, call, listening_ports, until, until_async
+from helpers import REPO_ROOT, async_test, call, http_get_tcp, http_get_unix, listening_ports, until, until_async
 from httpload import Load, fetch
 
 BROKEN = """\
@@ -215,3 +215,40 @@ def test_a_configuration_changed_on_disk_is_applied_by_reloadconfig_after_the_up
     assert pids(daemon, "web") == web, "the upgrade changes the code, not the configuration"
     assert ctl(daemon, "reloadconfig", "--waiting")[0] == 0
     daemon.wait_pids("web", 2)
+
+
+@pytest.mark.timeout(90)
+def test_under_systemd_an_upgrade_is_reloading_then_ready_and_keeps_the_activated_socket(circusd, tmp_path):
+    from test_systemd_integration import Supervisor, start_activated
+
+    supervisor = Supervisor(tmp_path / "notify.sock")
+    try:
+        daemon, port = start_activated(circusd, tmp_path, env={"NOTIFY_SOCKET": supervisor.path})
+        supervisor.wait_for("READY", "1")
+        before = pids(daemon, "app")
+        mark = len(supervisor.receive())
+        upgrade(daemon, "SIGUSR2")
+        reloading = supervisor.wait_for("RELOADING", "1", after=mark)
+        ready = supervisor.wait_for("READY", "1", after=reloading + 1)
+        assert supervisor.messages[ready]["MAINPID"] == str(daemon.pid)
+        assert pids(daemon, "app") == before
+        assert int(http_get_tcp("127.0.0.1", port).split()[0]) in before
+        assert [s["port"] for s in call(daemon, "listsockets")["sockets"]] == [port]
+        assert daemon.terminate() == 0
+    finally:
+        supervisor.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_stopped_watcher_stays_stopped_and_a_unix_socket_stays_served(circusd, workers, tmp_path):
+    path = tmp_path / "web.sock"
+    daemon = start_daemon(circusd, workers, tmp_path, BODY.replace(
+        "host = 127.0.0.1\n    port = 0", "path = %s" % path))
+    web = daemon.wait_pids("web", 3)
+    assert ctl(daemon, "stop", "talker", "--waiting")[0] == 0
+    upgrade(daemon, "circusctl")
+    assert call(daemon, "status", name="talker")["status"] == "stopped"
+    assert pids(daemon, "web") == web
+    assert int(http_get_unix(str(path))) in web
+    assert daemon.terminate() == 0
+    assert not path.exists(), "the unix socket file is removed at the stop, as before the upgrade"
