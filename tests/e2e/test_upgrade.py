@@ -5,7 +5,7 @@ while 32 clients open a fresh connection for every request (tests/httpload.py);
 a talker prints a numbered line every 50 ms into a FileStream. The "broken new
 version" is a sitecustomize on circusd's PYTHONPATH that makes every new
 interpreter fail once a flag file exists (the code on disk no longer starts),
-or the new image fail to adopt any process.
+or the new image fail to adopt any process, or a worker die during the exec.
 """
 
 import asyncio
@@ -33,6 +33,16 @@ if os.path.exists(flags + ".adopt") and "--adopt-state" in sys.argv:
         raise RuntimeError("this version cannot adopt a process")
 
     circus.process.Process.adopt = adopt
+if os.path.exists(flags + ".kill") and "--adopt-state" in sys.argv:
+    import json, signal, time
+
+    state = json.load(open(sys.argv[sys.argv.index("--adopt-state") + 1]))
+    victim = [w for w in state["watchers"] if w["name"] == "web"][0]["processes"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    # Dead before the new image looks: a zombie only circusd can reap.
+    while open("/proc/%%d/stat" %% victim).read().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)
+    open(flags + ".killed", "w").write(str(victim))
 """
 
 TALKER = """\
@@ -252,3 +262,19 @@ def test_a_stopped_watcher_stays_stopped_and_a_unix_socket_stays_served(circusd,
     assert int(http_get_unix(str(path))) in web
     assert daemon.terminate() == 0
     assert not path.exists(), "the unix socket file is removed at the stop, as before the upgrade"
+
+
+@pytest.mark.timeout(90)
+def test_a_worker_that_dies_during_the_exec_is_reaped_and_respawned(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    (tmp_path / "broken.kill").write_text("")
+    upgrade(daemon, "circusctl")
+    victim = int((tmp_path / "broken.killed").read_text())
+    assert victim in web
+    until(lambda: len(daemon.pids("web")) == 3 and victim not in daemon.pids("web"), timeout=15,
+          what=lambda: "a replacement of %d; have %s" % (victim, daemon.pids("web")))
+    assert set(web) - {victim} < set(pids(daemon, "web"))
+    assert not os.path.exists("/proc/%d" % victim), "the zombie was reaped"
+    assert "web[%d] adopted" % victim in daemon.log()
+    assert "web[%d] killed by SIGKILL" % victim in daemon.log(), "its exit code is the one of its reap"
