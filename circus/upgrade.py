@@ -203,13 +203,19 @@ async def upgrade(arbiter: Arbiter) -> None:
     if arbiter.child_watcher is None or not arbiter.child_watcher.reaps_all_children:
         raise UpgradeRefused("this arbiter runs inside another program: only circusd can re-execute itself")
     async with arbiter.exclusive("upgrade"):
-        if arbiter._stopping:
-            raise UpgradeRefused("circusd is stopping")
+        _refuse_if_stopping(arbiter)
         await preflight(arbiter)
         async with contextlib.AsyncExitStack() as turns:
             for watcher in arbiter.watchers:
                 await turns.enter_async_context(watcher.turn())
+            # A stop asked meanwhile waits for this change: it would be lost in the exec.
+            _refuse_if_stopping(arbiter)
             _reexec(arbiter)
+
+
+def _refuse_if_stopping(arbiter: Arbiter) -> None:
+    if arbiter._stopping:
+        raise UpgradeRefused("circusd is stopping")
 
 
 def _reexec(arbiter: Arbiter) -> None:

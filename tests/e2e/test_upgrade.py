@@ -278,3 +278,13 @@ def test_a_worker_that_dies_during_the_exec_is_reaped_and_respawned(circusd, wor
     assert not os.path.exists("/proc/%d" % victim), "the zombie was reaped"
     assert "web[%d] adopted" % victim in daemon.log()
     assert "web[%d] killed by SIGKILL" % victim in daemon.log(), "its exit code is the one of its reap"
+
+
+@pytest.mark.timeout(90)
+def test_a_stop_asked_during_an_upgrade_is_not_lost(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    daemon.signal(signal.SIGUSR2)
+    daemon.wait_log(r"got SIGUSR2, running upgrade")
+    assert daemon.terminate() == 0, daemon.log()[-3000:]
+    assert not any(os.path.exists("/proc/%d" % pid) for pid in web)
