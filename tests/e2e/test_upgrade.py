@@ -288,3 +288,25 @@ def test_a_stop_asked_during_an_upgrade_is_not_lost(circusd, workers, tmp_path):
     daemon.wait_log(r"got SIGUSR2, running upgrade")
     assert daemon.terminate() == 0, daemon.log()[-3000:]
     assert not any(os.path.exists("/proc/%d" % pid) for pid in web)
+
+
+@pytest.mark.timeout(90)
+def test_a_daemonized_circusd_upgrades_in_place_and_keeps_its_pidfile(circusd, workers, tmp_path):
+    pidfile, logfile = tmp_path / "circusd.pid", tmp_path / "daemon.log"
+    daemon = circusd()
+    daemon.write_ini("[watcher:web]\ncmd = %s\nnumprocesses = 2\n" % workers.cmd("web"))
+    assert daemon.start("--daemon", "--pidfile", pidfile, "--log-output", logfile).wait(10) == 0, daemon.log()
+    until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="pidfile written")
+    daemon_pid = int(pidfile.read_text())
+    daemon.tracker.add_root(daemon_pid)
+    web = [report["pid"] for report in workers.wait_reports("web", 2)]
+    code, out, err = ctl(daemon, "upgrade")
+    assert code == 0, (out, err)
+    until(lambda: "upgrade: done, circusd %d " % daemon_pid in logfile.read_text(), timeout=30,
+          what=lambda: "the upgrade to end; log:\n%s" % logfile.read_text()[-3000:])
+    assert sorted(pids(daemon, "web")) == sorted(web)
+    assert int(pidfile.read_text()) == daemon_pid
+    os.kill(daemon_pid, signal.SIGTERM)
+    until(lambda: not os.path.exists("/proc/%d" % daemon_pid), what="daemon exit")
+    assert not pidfile.exists()
+    assert not any(os.path.exists("/proc/%d" % pid) for pid in web)
