@@ -5,7 +5,8 @@ while 32 clients open a fresh connection for every request (tests/httpload.py);
 a talker prints a numbered line every 50 ms into a FileStream. The "broken new
 version" is a sitecustomize on circusd's PYTHONPATH that makes every new
 interpreter fail once a flag file exists (the code on disk no longer starts),
-or the new image fail to adopt any process, or a worker die during the exec.
+or the new image fail to adopt any process, or a worker die during the exec,
+or the exec itself fail.
 """
 
 import asyncio
@@ -33,6 +34,16 @@ if os.path.exists(flags + ".adopt") and "--adopt-state" in sys.argv:
         raise RuntimeError("this version cannot adopt a process")
 
     circus.process.Process.adopt = adopt
+real_execve = os.execve
+
+
+def execve(*args):
+    if os.path.exists(flags + ".exec"):
+        raise PermissionError(13, "the exec was refused")
+    return real_execve(*args)
+
+
+os.execve = execve
 if os.path.exists(flags + ".kill") and "--adopt-state" in sys.argv:
     import json, signal, time
 
@@ -310,3 +321,19 @@ def test_a_daemonized_circusd_upgrades_in_place_and_keeps_its_pidfile(circusd, w
     until(lambda: not os.path.exists("/proc/%d" % daemon_pid), what="daemon exit")
     assert not pidfile.exists()
     assert not any(os.path.exists("/proc/%d" % pid) for pid in web)
+
+
+@pytest.mark.timeout(90)
+def test_a_failed_exec_leaves_the_old_circusd_serving_with_its_control_plane_back(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    talker = pids(daemon, "talker")
+    (tmp_path / "broken.exec").write_text("")
+    ctl(daemon, "upgrade")  # the reply left before the exec was tried
+    daemon.wait_log(r"upgrade: cannot execute .*the exec was refused; circusd goes on unchanged")
+    daemon.wait_answering()
+    assert pids(daemon, "web") == web and pids(daemon, "talker") == talker
+    seen = len(talker_lines(tmp_path))
+    until(lambda: len(talker_lines(tmp_path)) > seen + 5, timeout=10, what="talker lines after the failed exec")
+    assert ctl(daemon, "incr", "web")[0] == 0
+    daemon.wait_pids("web", 4)
