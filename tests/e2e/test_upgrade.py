@@ -337,3 +337,18 @@ def test_a_failed_exec_leaves_the_old_circusd_serving_with_its_control_plane_bac
     until(lambda: len(talker_lines(tmp_path)) > seen + 5, timeout=10, what="talker lines after the failed exec")
     assert ctl(daemon, "incr", "web")[0] == 0
     daemon.wait_pids("web", 4)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("server", ["gunicorn", "uvicorn"])
+@async_test(timeout=110)
+async def test_an_upgrade_under_load_keeps_real_web_servers_and_loses_no_request(circusd, tmp_path, server):
+    from test_web_stack_reload import processes, start_stack, under_load
+
+    daemon = start_stack(circusd, tmp_path, server)
+    await asyncio.to_thread(daemon.wait_answering)
+    before = await asyncio.to_thread(pids, daemon, "web")
+    tally, _ = await under_load(daemon, lambda: asyncio.to_thread(upgrade, daemon, "circusctl"))
+    assert tally.failed == 0, tally.summary()
+    assert await asyncio.to_thread(pids, daemon, "web") == before
+    assert sorted(processes(daemon)) == before
