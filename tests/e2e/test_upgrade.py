@@ -352,3 +352,23 @@ async def test_an_upgrade_under_load_keeps_real_web_servers_and_loses_no_request
     assert tally.failed == 0, tally.summary()
     assert await asyncio.to_thread(pids, daemon, "web") == before
     assert sorted(processes(daemon)) == before
+
+
+def test_check_config_builds_everything_binds_nothing_and_says_why_it_fails(circusd, workers, tmp_path):
+    taken = tmp_path / "taken.sock"
+    daemon = circusd()
+    daemon.write_ini("""
+        [socket:web]
+        path = %s
+
+        [watcher:web]
+        cmd = %s
+        """ % (taken, workers.cmd("web")))
+    taken.write_text("a running circusd's socket file would be here")
+    rc, out, err = daemon.run("--check-config", timeout=20)
+    assert rc == 0 and "ok (1 watchers, 1 sockets)" in out, (out, err)
+    assert workers.reports("web") == [] and taken.read_text().startswith("a running")
+    broken = circusd(directory=tmp_path / "broken")
+    broken.write_ini("[watcher:bad]\ncmd = %s\nnumprocesses = many\n" % workers.cmd("bad"))
+    rc, out, err = broken.run("--check-config", timeout=20)
+    assert rc == 1 and "bad" in err and "numprocesses" in err, (out, err)
