@@ -86,13 +86,23 @@ def start_daemon(circusd, workers, tmp_path, body=BODY):
     site = tmp_path / "site"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(BROKEN % str(tmp_path / "broken"))
-    (tmp_path / "talker.py").write_text(TALKER)
     daemon = circusd(env={"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(site)])})
-    daemon.write_ini(body % {"web": workers.cmd("web", "http=$(circus.sockets.web)"), "python": sys.executable,
-                             "talker": tmp_path / "talker.py", "log": tmp_path / "talker.log"})
+    write_body(daemon, workers, tmp_path, body)
     daemon.start()
     daemon.wait_answering()
     return daemon
+
+
+def write_body(daemon, workers, tmp_path, body=BODY):
+    """The ini of ``body`` (:data:`BODY` or a variant): HTTP workers and the talker."""
+    (tmp_path / "talker.py").write_text(TALKER)
+    daemon.write_ini(body % {"web": workers.cmd("web", "http=$(circus.sockets.web)"), "python": sys.executable,
+                             "talker": tmp_path / "talker.py", "log": tmp_path / "talker.log"})
+
+
+def unix_body(path):
+    """:data:`BODY` with the socket at unix path ``path``."""
+    return BODY.replace("host = 127.0.0.1\n    port = 0", "path = %s" % path)
 
 
 def ctl(daemon, *args):
@@ -263,8 +273,7 @@ def test_under_systemd_an_upgrade_is_reloading_then_ready_and_keeps_the_activate
 @pytest.mark.timeout(90)
 def test_a_stopped_watcher_stays_stopped_and_a_unix_socket_stays_served(circusd, workers, tmp_path):
     path = tmp_path / "web.sock"
-    daemon = start_daemon(circusd, workers, tmp_path, BODY.replace(
-        "host = 127.0.0.1\n    port = 0", "path = %s" % path))
+    daemon = start_daemon(circusd, workers, tmp_path, unix_body(path))
     web = daemon.wait_pids("web", 3)
     assert ctl(daemon, "stop", "talker", "--waiting")[0] == 0
     upgrade(daemon, "circusctl")
@@ -357,16 +366,10 @@ async def test_an_upgrade_under_load_keeps_real_web_servers_and_loses_no_request
 def test_check_config_builds_everything_binds_nothing_and_says_why_it_fails(circusd, workers, tmp_path):
     taken = tmp_path / "taken.sock"
     daemon = circusd()
-    daemon.write_ini("""
-        [socket:web]
-        path = %s
-
-        [watcher:web]
-        cmd = %s
-        """ % (taken, workers.cmd("web")))
+    write_body(daemon, workers, tmp_path, unix_body(taken))
     taken.write_text("a running circusd's socket file would be here")
     rc, out, err = daemon.run("--check-config", timeout=20)
-    assert rc == 0 and "ok (1 watchers, 1 sockets)" in out, (out, err)
+    assert rc == 0 and "ok (2 watchers, 1 sockets)" in out, (out, err)
     assert workers.reports("web") == [] and taken.read_text().startswith("a running")
     broken = circusd(directory=tmp_path / "broken")
     broken.write_ini("[watcher:bad]\ncmd = %s\nnumprocesses = many\n" % workers.cmd("bad"))
