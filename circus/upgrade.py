@@ -20,10 +20,10 @@ command and SIGUSR2):
    ``python -m circus.circusd ARGS --adopt-state FILE``.
 
 The new image (:func:`claim`, :func:`prepare`, :func:`resume`) reads and
-removes the file, builds the arbiter from the configuration as usual, puts
-the inherited sockets in place of the configured ones, and for each watcher
-of the file that is still in the configuration takes its live processes
-back (``Process.adopt``) instead of spawning; the ordinary start then only
+removes the file, builds the arbiter from the configuration the old image
+ran (and the watchers ``add`` made from their options), puts the inherited
+sockets in place of the configured ones, and for each watcher takes its
+live processes back (``Process.adopt``) instead of spawning; the ordinary start then only
 spawns what is missing. Children that exited meanwhile are reaped by the
 sweep that follows and respawned as any dead worker. What cannot be taken
 back is stopped, never left running unsupervised (:func:`abandon`).
@@ -141,7 +141,7 @@ def capture(arbiter: Arbiter) -> dict[str, Any]:
         "config": _json_or_none(arbiter._cfg),
         "watchers": [
             {"name": w.name, "state": w.state.value, "armed": w._on_demand.armed, "numprocesses": w.numprocesses,
-             "processes": [_process_state(p) for p in w.processes.values()]}
+             "config": _json_or_none(w._cfg), "processes": [_process_state(p) for p in w.processes.values()]}
             for w in arbiter.watchers
         ],
     }
@@ -310,7 +310,25 @@ def prepare(arbiter: Arbiter, state: dict[str, Any]) -> None:
     for name, entry in inherited.items():
         logger.info("upgrade: socket %r is no longer in the configuration, closing it", name)
         os.close(entry["fd"])
+    for entry in state["watchers"]:
+        _add_runtime_watcher(arbiter, entry)
     arbiter.adopting = state
+
+
+def _add_runtime_watcher(arbiter: Arbiter, entry: dict[str, Any]) -> None:
+    """Build again a watcher the configuration does not have (``add`` made it) from its options."""
+    options = dict(entry.get("config") or {})
+    try:
+        arbiter.get_watcher(entry["name"])
+        return
+    except KeyError:
+        pass
+    if not options:
+        return  # stopped by resume(): nothing to build it from
+    try:
+        arbiter.add_watcher(options.pop("name"), options.pop("cmd"), **options)
+    except Exception:
+        logger.exception("upgrade: cannot build watcher %r again; its processes are stopped", entry["name"])
 
 
 def _same_process(entry: dict[str, Any]) -> bool:

@@ -375,3 +375,18 @@ def test_check_config_builds_everything_binds_nothing_and_says_why_it_fails(circ
     broken.write_ini("[watcher:bad]\ncmd = %s\nnumprocesses = many\n" % workers.cmd("bad"))
     rc, out, err = broken.run("--check-config", timeout=20)
     assert rc == 1 and "bad" in err and "numprocesses" in err, (out, err)
+
+
+@pytest.mark.timeout(90)
+def test_a_watcher_added_at_runtime_is_carried_over_with_its_processes(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    reply = call(daemon, "add", name="extra", cmd=workers.cmd("extra"), start=True,
+                 options={"numprocesses": 2})
+    assert reply["status"] == "ok", reply
+    extra = daemon.wait_pids("extra", 2)
+    upgrade(daemon, "circusctl")
+    assert pids(daemon, "extra") == extra
+    assert call(daemon, "get", name="extra", keys=["numprocesses"])["options"] == {"numprocesses": 2}
+    os.kill(extra[0], signal.SIGKILL)
+    until(lambda: len(daemon.pids("extra")) == 2 and extra[0] not in daemon.pids("extra"), timeout=15,
+          what=lambda: "a replacement in the added watcher; have %s" % daemon.pids("extra"))
