@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from circus import activation
+from circus import options as option_table
 from circus.exc import UpgradeRefused
 from circus.process import Process
 from circus.signals import HANDLED_SIGNALS
@@ -141,10 +142,37 @@ def capture(arbiter: Arbiter) -> dict[str, Any]:
         "config": _json_or_none(arbiter._cfg),
         "watchers": [
             {"name": w.name, "state": w.state.value, "armed": w._on_demand.armed, "numprocesses": w.numprocesses,
-             "config": _json_or_none(w._cfg), "processes": [_process_state(p) for p in w.processes.values()]}
+             "config": _json_or_none(w._cfg), "settings": settings(w),
+             "processes": [_process_state(p) for p in w.processes.values()]}
             for w in arbiter.watchers
         ],
     }
+
+
+def settings(watcher: Watcher) -> dict[str, Any]:
+    """The values of ``watcher`` that ``set`` can change (bar numprocesses, carried apart), as JSON."""
+    found = {}
+    for key, value in watcher.options():
+        row = option_table.settable(key)
+        if row is None or row.prefix or key == "numprocesses":
+            continue
+        value = _json_or_none(value)
+        if value is not None:
+            found[key] = value
+    return found
+
+
+def _keep_settings(watcher: Watcher, entry: dict[str, Any]) -> None:
+    """Give ``watcher``, just built, the values ``set`` gave it in the old image."""
+    fresh = settings(watcher)
+    changed = {key: value for key, value in (entry.get("settings") or {}).items() if fresh.get(key) != value}
+    for key, value in changed.items():
+        try:
+            watcher._apply_plan(watcher.check_options({key: value}))
+        except Exception as exc:  # a value the new code no longer takes: the configured one stays
+            logger.warning("upgrade: %s: %s = %r is not kept: %s", watcher.name, key, value, exc)
+    if changed:
+        logger.info("upgrade: %s keeps the values set at runtime: %s", watcher.name, ", ".join(sorted(changed)))
 
 
 def _json_or_none(cfg: Any) -> Any:
@@ -312,6 +340,8 @@ def prepare(arbiter: Arbiter, state: dict[str, Any]) -> None:
         os.close(entry["fd"])
     for entry in state["watchers"]:
         _add_runtime_watcher(arbiter, entry)
+        with contextlib.suppress(KeyError):
+            _keep_settings(arbiter.get_watcher(entry["name"]), entry)
     arbiter.adopting = state
 
 

@@ -171,6 +171,7 @@ async def test_an_upgrade_under_http_load_keeps_circusd_and_every_worker_and_los
     numbers = [n for n, pid in talker_lines(tmp_path) if pid == talker[0]]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "a line of the talker was lost"
     assert "Traceback" not in daemon.log(), daemon.log()[-3000:]
+    assert "keeps the values set at runtime" not in daemon.log(), "nothing was set"
 
 
 @pytest.mark.timeout(90)
@@ -390,3 +391,14 @@ def test_a_watcher_added_at_runtime_is_carried_over_with_its_processes(circusd, 
     os.kill(extra[0], signal.SIGKILL)
     until(lambda: len(daemon.pids("extra")) == 2 and extra[0] not in daemon.pids("extra"), timeout=15,
           what=lambda: "a replacement in the added watcher; have %s" % daemon.pids("extra"))
+
+
+@pytest.mark.timeout(90)
+def test_values_set_at_runtime_are_kept_by_the_upgrade(circusd, workers, tmp_path):
+    daemon = start_daemon(circusd, workers, tmp_path)
+    web = daemon.wait_pids("web", 3)
+    assert call(daemon, "set", name="web", options={"graceful_timeout": 7, "max_retry": 9})["status"] == "ok"
+    upgrade(daemon, "circusctl")
+    reply = call(daemon, "get", name="web", keys=["graceful_timeout", "max_retry", "numprocesses"])
+    assert reply["options"] == {"graceful_timeout": 7, "max_retry": 9, "numprocesses": 3}
+    assert pids(daemon, "web") == web
