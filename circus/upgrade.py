@@ -102,17 +102,21 @@ async def preflight(arbiter: Arbiter) -> None:
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     assert arbiter.child_watcher is not None
     arbiter.child_watcher.watch(child.pid, on_exit)
-    assert child.stdout is not None
+    stdout = child.stdout
+    assert stdout is not None
+
+    def read_all():
+        with stdout:  # closed by the thread reading it, also after a timeout
+            return stdout.read()
+
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            output = await loop.run_in_executor(None, child.stdout.read)
+            output = await loop.run_in_executor(None, read_all)
             code = await exited
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
         raise UpgradeRefused("the new circusd did not check the configuration within %ss" % CHECK_TIMEOUT) from None
-    finally:
-        child.stdout.close()
     if code != 0:
         text = output.decode("utf-8", "replace").strip()[-OUTPUT_TAIL:]
         raise UpgradeRefused("the new circusd refuses to start (exit code %s): %s" % (code, text))
@@ -222,9 +226,10 @@ def exec_argv(argv: list[str], state_path: str) -> list[str]:
 async def upgrade(arbiter: Arbiter) -> None:
     """Check the new code, then re-execute circusd on it, keeping every worker.
 
-    Returns only when the upgrade is refused (UpgradeRefused) or the exec
-    failed (OSError; circusd then goes on as it was). A request waiting for
-    its reply gets it when the control socket closes, just before the exec.
+    Returns only by raising UpgradeRefused: the check failed, circusd is
+    stopping, or the exec itself failed (circusd then goes on as it was,
+    its control socket bound again). A request waiting for its reply gets
+    it when the control socket closes, just before the exec.
     """
     if not arbiter.config_file:
         raise UpgradeRefused("circusd was not started on a configuration file: the new image would have none")
@@ -252,7 +257,8 @@ def _reexec(arbiter: Arbiter) -> None:
         watcher._output.hand_over(watcher.pids)
     state = capture(arbiter)
     path = write_state(state)
-    for fd in kept_fds(state):
+    inheritable = {fd: os.get_inheritable(fd) for fd in kept_fds(state)}
+    for fd in inheritable:
         os.set_inheritable(fd, True)
     argv = exec_argv(sys.argv[1:], path)
     logger.info("upgrade: re-executing circusd (pid %d) with %d process(es) to keep: %s",
@@ -267,6 +273,8 @@ def _reexec(arbiter: Arbiter) -> None:
     except OSError as exc:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.unlink(path)
+        for fd, was in inheritable.items():
+            os.set_inheritable(fd, was)
         logger.error("upgrade: cannot execute %s: %s; circusd goes on unchanged", sys.executable, exc)
         _reopen_control_plane(arbiter)
         for watcher in arbiter.watchers:
