@@ -1,9 +1,9 @@
 """Signals to circusd, each routed to the command a client would send.
 
 A handler only records the signal and wakes the router's task; the router
-runs the command (``quit``, ``reloadconfig``, ``reload``) through the same
-command classes the controller uses, so a signal and a request cannot
-drift apart. Installed only when circusd reaps every child (it is then the
+runs the command (``quit``, ``reloadconfig``, ``reload``, ``upgrade``)
+through the same command classes the controller uses, so a signal and a
+request cannot drift apart. Installed only when circusd reaps every child (it is then the
 program, not a library inside someone else's).
 """
 
