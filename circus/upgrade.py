@@ -143,6 +143,7 @@ def capture(arbiter: Arbiter) -> dict[str, Any]:
         "sockets": {name: {"fd": sock.fileno(), "ours": sock._bound_by == os.getpid()}
                     for name, sock in arbiter.sockets.items()},
         "activation": dict(activation.claim()),
+        "spared": arbiter._orphans.spared,
         "config": _json_or_none(arbiter._cfg),
         "watchers": [
             {"name": w.name, "state": w.state.value, "armed": w._on_demand.armed, "numprocesses": w.numprocesses,
@@ -416,6 +417,10 @@ def resume(arbiter: Arbiter) -> set[str]:
     state = arbiter.adopting
     assert state is not None
     stopped: set[str] = set()
+    # The start spared every child present, as if a host program's: they
+    # are the old image's, orphans to stop included; only its spares stay.
+    arbiter._orphans.forget_spared()
+    arbiter._orphans.spare(state["spared"])
     try:
         for entry in state["watchers"]:
             try:

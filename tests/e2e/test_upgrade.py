@@ -10,6 +10,7 @@ or the exec itself fail.
 """
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -402,3 +403,34 @@ def test_values_set_at_runtime_are_kept_by_the_upgrade(circusd, workers, tmp_pat
     reply = call(daemon, "get", name="web", keys=["graceful_timeout", "max_retry", "numprocesses"])
     assert reply["options"] == {"graceful_timeout": 7, "max_retry": 9, "numprocesses": 3}
     assert pids(daemon, "web") == web
+
+
+@pytest.mark.timeout(90)
+def test_orphans_adopted_before_an_upgrade_are_still_stopped_at_exit(circusd, tmp_path):
+    from test_pid1 import ORPHANER
+
+    daemon = circusd()
+    daemon.write_ini("[watcher:orphaner]\ncmd = %s %s\n" % (ORPHANER, tmp_path))
+    daemon.start("--init")
+    daemon.wait_answering()
+    until((tmp_path / "orphan.ready").exists, timeout=10, what="the long-lived orphan")
+    upgrade(daemon, "circusctl")
+    assert daemon.terminate(20) == 0, daemon.log()[-3000:]
+    assert (tmp_path / "orphan.term").read_text() == "TERM"
+
+
+@pytest.mark.timeout(90)
+def test_processes_left_running_by_rm_nostop_stay_spared_after_an_upgrade(circusd, workers, tmp_path):
+    daemon = circusd()
+    daemon.write_ini("[watcher:left]\ncmd = %s\n" % workers.cmd("left"))
+    daemon.start("--init")
+    daemon.wait_answering()
+    (left,) = daemon.wait_pids("left", 1)
+    assert call(daemon, "rm", name="left", nostop=True, waiting=True)["status"] == "ok"
+    upgrade(daemon, "circusctl")
+    try:
+        assert daemon.terminate(20) == 0, daemon.log()[-3000:]
+        assert os.path.exists("/proc/%d" % left), "rm --nostop left it running, on purpose"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(left, signal.SIGKILL)
