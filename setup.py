@@ -38,6 +38,11 @@ setup(
     packages=find_packages(include=["circus", "circus.*"]),
     package_data={"circus.web": ["templates/*.html", "static/*.js", "static/*.css"]},
     python_requires=">=" + read_dotted("python_requires"),
+    # Written by ``python -m circus.manpages docs/man`` (a unit test keeps them current).
+    data_files=[
+        ("share/man/man1", ["docs/man/circusd.1", "docs/man/circusctl.1"]),
+        ("share/man/man5", ["docs/man/circus.ini.5"]),
+    ],
     install_requires=[
         "pyzmq",
         "tornado>=6",

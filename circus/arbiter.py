@@ -17,6 +17,7 @@ from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
 from circus.environment import add_pythonpath_to_sys_path
 from circus.exc import AlreadyExist, MessageError
+from circus.health import NotifyRouter
 from circus.helper_watchers import internal_watchers, settings_of
 from circus.observability import serve_arbiter
 from circus.orphans import Orphans
@@ -124,6 +125,7 @@ class Arbiter:
         self._signals = SignalRouter(self, self._tasks)
         self._owns_context = False
         self._orphans = Orphans()
+        self.notify = NotifyRouter(self)  # the workers' NOTIFY_SOCKET (circus.health)
         # circusd's own supervisor (systemd Type=notify); circusd sets it, a
         # program running an arbiter speaks to its own supervisor itself.
         self.supervisor = Supervisor(environ={})
@@ -434,6 +436,7 @@ class Arbiter:
             self._events.close()
             self._events = None
         self.sockets.close_all()
+        self.notify.close()
         if self._metrics is not None:
             self._metrics.stop()
             self._metrics = None
@@ -469,15 +472,26 @@ class Arbiter:
             await self.start_watchers()
 
     async def reload(self, graceful=True, sequential=False):
-        """Reload every watcher, highest priority first, as an arbiter-wide change."""
-        from circus.logsetup import reopen_log_files
+        """Reload every watcher, highest priority first, as an arbiter-wide change.
 
+        A rolling reload that fails (``circus.rolling.ReloadFailed``) does not
+        keep the other watchers from reloading; the failures are raised at the end.
+        """
+        from circus.logsetup import reopen_log_files
+        from circus.rolling import ReloadFailed
+
+        failures = []
         async with self.exclusive("reload"), self.supervisor.reload(self.autostart_watchers_up):
             reopen_log_files()
             if self.prereload_fn is not None:
                 self.prereload_fn(self)
             for watcher in self.iter_watchers():
-                await watcher.reload(graceful=graceful, sequential=sequential)
+                try:
+                    await watcher.reload(graceful=graceful, sequential=sequential)
+                except ReloadFailed as exc:
+                    failures.append(str(exc))
+        if failures:
+            raise ReloadFailed("; ".join(failures))
 
     # -- watchers at runtime ------------------------------------------------
 

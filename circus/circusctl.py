@@ -32,9 +32,6 @@ USAGE = "circusctl [options] command [args]"
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_ERROR_REPLY = 0, 1, 2, 3
 
-# Global options that take a value (for bash completion).
-_VALUED = ("--endpoint", "--timeout", "--ssh", "--ssh_keyfile")
-
 
 def _timed_out_hint(endpoint, timeout):
     return (
@@ -73,6 +70,7 @@ def _add_global_options(parser, suppress=False):
 
 def _main_parser(commands):
     listing = "\n".join("  %-22s%s" % (name, commands[name].summary) for name in sorted(commands))
+    listing += "\n  %-22s%s" % ("completion SHELL", "Print the completion script of bash, zsh or fish")
     parser = argparse.ArgumentParser(
         prog="circusctl",
         usage=USAGE,
@@ -247,46 +245,15 @@ def run_words(command: Command, words: Sequence[str], defaults: Mapping[str, Any
     return run(command, args, flags, options)
 
 
-# -- bash completion -----------------------------------------------------------------
+# -- completion (circus.completion) -------------------------------------------------
 
 
 def complete(words: Sequence[str], cword: int, commands: Mapping[str, Command], out: IO[str] | None = None) -> None:
-    """Print the completions of word ``cword`` of ``words`` (bash's COMP_WORDS)."""
-    out = out or sys.stdout
+    """Print the completions of word ``cword`` of ``words`` (bash's COMP_WORDS), space-separated."""
+    from circus.completion import candidates
+
     current = words[cword] if cword < len(words) else ""
-    position, skip, endpoint = None, False, None
-    for index, word in enumerate(words[1:cword], start=1):
-        if skip:
-            skip = False
-            if words[index - 1] == "--endpoint":
-                endpoint = word
-        elif word in _VALUED:
-            skip = True
-        elif not word.startswith("-"):
-            position = index
-            break
-    if position is None:
-        candidates = sorted(commands)
-    elif cword == position + 1 and commands.get(words[position]) and _takes_name(commands[words[position]]):
-        candidates = _watcher_names({"endpoint": endpoint, "timeout": 0.5})
-    else:
-        candidates = []
-    print(" ".join(c for c in candidates if c.startswith(current)), file=out)
-
-
-def _takes_name(command):
-    return command.usage.startswith(("<name>", "[<name>]"))
-
-
-def _watcher_names(options):
-    """Watcher names from circusd (empty if it does not answer)."""
-    from circus.client import make_message
-
-    try:
-        reply = call(dict(options, ssh=None, ssh_keyfile=None), make_message("list"))
-    except CallError:
-        return []
-    return reply.get("watchers", []) if reply.get("status") == "ok" else []
+    print(" ".join(candidates([*words[1:cword], current], commands)), file=out or sys.stdout)
 
 
 # -- interactive shell ---------------------------------------------------------------
@@ -334,7 +301,9 @@ def shell(options: Mapping[str, Any], commands: Mapping[str, Command]) -> int:
             return [name for name in sorted(commands) if name.startswith(text)]
 
         def completedefault(self, text, line, begidx, endidx):
-            return [n for n in _watcher_names(options) if n.startswith(text)]
+            from circus.completion import watcher_names
+
+            return [n for n in watcher_names(control_endpoints(options)) if n.startswith(text)]
 
     print("circusctl %s" % __version__)
     run_words(commands["status"], [], options)
@@ -380,12 +349,17 @@ def _save_history(path):
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``circusctl`` console script; returns the exit status."""
     commands = get_commands()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["completion"]:
+        from circus import completion
+
+        return completion.main(argv[1:], commands)
     if "AUTO_COMPLETE" in os.environ:
         words = os.environ.get("COMP_WORDS", "").split()
         complete(words, int(os.environ.get("COMP_CWORD", len(words))), commands)
         return EXIT_FAILURE
     parser = _main_parser(commands)
-    parsed = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    parsed = parser.parse_args(argv)
     if parsed.version:
         print("circusctl %s" % __version__)
         return EXIT_OK

@@ -301,6 +301,10 @@ def _check_watcher(section, watcher, socket_names):
         options.check_singleton(watcher["name"], watcher.get("singleton"), watcher.get("numprocesses", 1))
     except ValueError as exc:
         raise section.error(str(exc), "numprocesses") from None
+    try:
+        options.check_readiness(watcher["name"], watcher.get("ready"), watcher.get("ready_address"), watcher.get("ready_url"))
+    except ValueError as exc:
+        raise section.error(str(exc), "ready") from None
     for key in ("copy_path", "virtualenv"):
         if watcher.get(key) and not watcher.get("copy_env"):
             raise section.error("needs copy_env = true", key)

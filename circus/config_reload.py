@@ -7,6 +7,7 @@ builds and binds what the new file needs, then changes the arbiter to match.
 import logging
 import time
 
+from circus import rolling
 from circus.arbiter import build_watcher
 from circus.config import get_config
 from circus.depends import start_in_order
@@ -33,6 +34,13 @@ async def reload_from_config(arbiter, config_file=None):
         for key in plan.circus_needs_restart:
             logger.warning("[circus] %s changed: it takes effect after a restart", key)
         new_watchers = {w["name"].lower(): w for w in new_full["watchers"]}
+        old_watchers = {w["name"].lower(): w for w in old_full["watchers"]}
+        rolled = {}  # name -> options: replaced in place by a rolling reload
+        for name in plan.watchers_replaced:
+            changes = rolling.config_changes(arbiter.get_watcher(name), old_watchers[name], new_watchers[name])
+            if changes is not None:
+                rolled[name] = changes
+        plan.watchers_replaced = [n for n in plan.watchers_replaced if n not in rolled]
         built = {
             name: build_watcher(new_watchers[name])
             for name in plan.watchers_added + plan.watchers_replaced
@@ -54,6 +62,7 @@ async def reload_from_config(arbiter, config_file=None):
             fresh.close_all()
             raise
         await _apply(arbiter, plan, new_cfg, built, fresh, in_place)
+        await _roll(arbiter, rolled, old_watchers, new_watchers)
         return plan
 
 
@@ -92,6 +101,30 @@ async def _apply(arbiter, plan, new_cfg, built, fresh, in_place=()):
         len(plan.watchers_replaced),
         len(plan.watchers_resized),
     )
+
+
+async def _roll(arbiter, rolled, old_watchers, new_watchers):
+    """Roll the changed watchers with readiness; a failed one keeps its old config (and says so)."""
+    failures = []
+    for name, changes in rolled.items():
+        watcher = arbiter.get_watcher(name)
+        try:
+            await rolling.apply_or_undo(watcher, watcher.check_options(changes))
+        except rolling.ReloadFailed as exc:
+            failures.append(str(exc))
+            _keep_old_config(arbiter, old_watchers[name])
+            continue
+        watcher._cfg = dict(new_watchers[name])
+    if failures:
+        raise rolling.ReloadFailed("; ".join(failures))
+
+
+def _keep_old_config(arbiter, old):
+    """The stored config keeps ``old`` for that watcher, so that the next reloadconfig tries again."""
+    watchers = arbiter._cfg["watchers"]
+    for index, cfg in enumerate(watchers):
+        if cfg["name"].lower() == old["name"].lower():
+            watchers[index] = old
 
 
 async def _autostart(watcher):

@@ -46,7 +46,7 @@ def status_details(watcher):
     none is backing off). Nothing without ``respawn_delay``."""
     if not watcher.respawn_delay:
         return {}
-    return {"respawn_backoff": watcher._starts.longest_delay()}
+    return {"respawn_backoff": watcher.start_failures.longest_delay()}
 
 
 def describe_exit(code):

@@ -107,6 +107,8 @@ def _watcher_families() -> dict[str, Family]:
                            "Respawns of processes that ended without circus asking them to."),
         "failures": Family("circus_watcher_failures_total", "counter",
                            "Failed starts: a spawn that failed, or an exit within min_uptime."),
+        "ready": Family("circus_watcher_ready_processes", "gauge",
+                        "Running processes that are ready (watchers with ready or watchdog_sec set)."),
     }
 
 
@@ -116,11 +118,14 @@ async def collect(arbiter: Arbiter, slicer: Slicer | None = None) -> list[Family
     watchers = _watcher_families()
     processes = _process_families("circus_process_", "the process")
     for watcher in arbiter.iter_watchers(reverse=False):
-        counts = watcher._starts  # the watcher's StartFailures keeps the counters
+        counts = watcher.start_failures
         watchers["processes"].add(len(watcher.processes), watcher=watcher.name)
         watchers["up"].add(int(watcher.is_active()), watcher=watcher.name)
         watchers["restarts"].add(counts.restarts, watcher=watcher.name)
         watchers["failures"].add(counts.failures, watcher=watcher.name)
+        if watcher._health.configured:
+            running = watcher._health.ready_map().values()
+            watchers["ready"].add(sum(running), watcher=watcher.name)
         for pid, process in sorted(watcher.processes.items()):
             _read_process(processes, pid, watcher=watcher.name, pid=pid, wid=process.wid)
             await slicer.tick()

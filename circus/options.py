@@ -14,6 +14,7 @@ rows with ``prefix=True`` whose ``name`` is the prefix.
 
 import enum
 import socket
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -338,6 +339,73 @@ def _json_rlimit(value):
     return None if value is None else _json_int(value)
 
 
+# -- readiness -------------------------------------------------------------------
+
+READY_KINDS = ("none", "notify", "tcp", "http")
+
+
+def _ready_kind(value):
+    word = _text(value).strip().lower()
+    if word not in READY_KINDS:
+        raise ValueError("unknown ready %r; use one of %s" % (value, ", ".join(READY_KINDS)))
+    return word
+
+
+def _substituted(text):
+    return "$(" in text
+
+
+def _ready_address(value):
+    text = _text(value).strip()
+    if not _substituted(text):
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected host:port, got %r" % (value,))
+    return text
+
+
+def _ready_url(value):
+    text = _text(value).strip()
+    if not text.lower().startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL, got %r" % (value,))
+    if not _substituted(text):
+        try:
+            host = urllib.parse.urlsplit(text).hostname
+        except ValueError as exc:
+            raise ValueError("%s: %r" % (exc, value)) from None
+        if not host:
+            raise ValueError("no host in %r" % (value,))
+    return text
+
+
+_positive_float = _in_range(to_float, 0.001, words="must be more than 0")
+
+
+def _json_positive_float(value):
+    return _positive_float(_json_float(value))
+
+
+def _reload_batch(value):
+    """A count (``2``) or a percentage of numprocesses (``'25%'``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _non_negative_int(value)
+    text = _text(value).strip()
+    if text.endswith("%"):
+        number = text[:-1].strip()
+        if not number.isdigit() or not 0 < int(number) <= 100:
+            raise ValueError("a percentage must be between 1%% and 100%%, got %r" % (value,))
+        return "%d%%" % int(number)
+    return _non_negative_int(text)
+
+
+def check_readiness(name, ready, address, url):
+    """``ready = tcp`` needs ``ready_address``, ``ready = http`` needs ``ready_url``."""
+    if ready == "tcp" and not address:
+        raise ValueError("watcher %r: ready = tcp needs ready_address" % name)
+    if ready == "http" and not url:
+        raise ValueError("watcher %r: ready = http needs ready_url" % name)
+
+
 # -- the table -----------------------------------------------------------------
 
 _ROWS: list[Option] = []
@@ -429,8 +497,14 @@ _watcher("env", _env_from_ini, _optional(_json_env), None, "Environment of the p
 _watcher("stdout_stream", _family_only("stdout_stream."), _optional(_json_stream), None, "Where the processes' stdout goes (see stdout_stream.*).", Live.NONE)
 _watcher("stderr_stream", _family_only("stderr_stream."), _optional(_json_stream), None, "Where the processes' stderr goes (see stderr_stream.*).", Live.NONE)
 _watcher("hooks", _family_only("hooks."), _optional(_json_hooks), None, "Hooks called around start, spawn, stop, signal and reap (see hooks.*).", Live.NONE, cli=_pairs(":"))
-_watcher("log_buffer_size", _non_negative_int, _json_non_negative_int, 65536, "Bytes of the latest output lines (of the streams circusd reads) kept in memory for `logs` and followed as log.* events; 0: none.", Live.NONE)
+_watcher("log_buffer_size", _non_negative_int, _json_non_negative_int, 65536, "Bytes of the latest stdout/stderr lines kept in memory for `logs` and followed as log.* events; an output without a stream is then piped and written on to circusd's own. 0: none kept, and such an output is inherited from circusd (Circus 0.19).", Live.NONE)
 _watcher("hook_timeout", _non_negative_float, _json_non_negative_float, 30.0, "Seconds a hook may run before it counts as failed (0: no limit).", Live.NONE)
+_watcher("ready", _ready_kind, _ready_kind, "none", "When a new process counts as up: none (once spawned), notify (it sends READY=1 to NOTIFY_SOCKET), tcp (ready_address accepts a connection) or http (ready_url answers 2xx).", Live.NONE)
+_watcher("ready_address", _ready_address, _optional(_ready_address), None, "host:port that ready = tcp connects to; $(circus.wid) and $(circus.sockets.NAME) (the socket's host:port) are substituted.", Live.NONE)
+_watcher("ready_url", _ready_url, _optional(_ready_url), None, "http(s) URL that ready = http fetches; substituted as ready_address.", Live.NONE)
+_watcher("ready_timeout", _positive_float, _json_positive_float, 30.0, "Seconds a new process has to become ready; then it is killed and counts as a failed start (max_retry), and a rolling reload stops.", Live.NONE)
+_watcher("watchdog_sec", _non_negative_float, _json_non_negative_float, 0.0, "A process that sends no WATCHDOG=1 to NOTIFY_SOCKET for this many seconds is killed and replaced (0: off).", Live.NONE)
+_watcher("reload_batch", _reload_batch, _reload_batch, 0, "New processes a rolling reload starts at a time: a count or a percentage of numprocesses (25%); 0: one at a time with readiness, else today's reload.", Live.NONE)
 _watcher("rlimit_", _rlimit, _json_rlimit, None, "rlimit_NAME: setrlimit(RLIMIT_NAME, value) in each process; empty = unlimited.", Live.RELOAD, prefix=True)
 _watcher("stdout_stream.", _text, _scalar, None, "stdout_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)
 _watcher("stderr_stream.", _text, _scalar, None, "stderr_stream.class (e.g. FileStream) and that stream's options.", Live.NONE, prefix=True)

@@ -136,6 +136,7 @@ class Process:
         self.variables = variables or {}
         self.listen_fds = listen_fds
         self.state = ProcessState.RUNNING
+        self.ready = True  # really up (see circus.health): a watcher with readiness sets it later
         self.exit_code = None
         self.started = None
         self.stopped_at = None

@@ -63,6 +63,7 @@ class ProcessTable:
         w._output.add_process(process)
         logger.info("%s[%d] started (wid %d)", w.name, process.pid, process.wid)
         w.notify_event("spawn", {"process_pid": process.pid, "time": process.started})
+        w._health.track(process)
         self._start_timers(process, 0.0)
 
     def _start_timers(self, process: Process, elapsed: float) -> None:
@@ -109,7 +110,8 @@ class ProcessTable:
         self.watcher._recycle(process)
 
     def drop_timers(self, pids: list[int]) -> None:
-        """Cancel the ``min_uptime`` and ``max_age`` timers of ``pids``."""
+        """Cancel the ``min_uptime`` and ``max_age`` timers, the readiness and watchdog of ``pids``."""
+        self.watcher._health.forget(pids)
         for timers in (self._age_timers, self._uptime_timers):
             for pid in pids:
                 timer = timers.pop(pid, None)

@@ -1,8 +1,10 @@
 """When is a watcher up? The one answer depends_on, ``/readyz`` and
 circusd's own ``READY=1`` ask for.
 
-Up means active with every process running (an ``on_demand`` watcher that
-waits for its first connection is up: its sockets listen).
+Up means active with every process running and ready (``ready``, see
+:mod:`circus.health`; without it a running process is ready), an
+``on_demand`` watcher that waits for its first connection is up: its
+sockets listen.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ def why_not_up(watcher: Watcher) -> str | None:
     running = sum(1 for p in watcher.processes.values() if p.state is ProcessState.RUNNING)
     if running < watcher.numprocesses:
         return "%d of %d processes running" % (running, watcher.numprocesses)
+    ready = sum(1 for p in watcher.processes.values() if p.state is ProcessState.RUNNING and p.ready)
+    if ready < watcher.numprocesses:
+        return "%d of %d processes ready" % (ready, watcher.numprocesses)
     return None
 
 

@@ -26,6 +26,7 @@ from circus import process_signals, reloading
 from circus.crashloop import StartFailures, failed_start_reason
 from circus.exc import ConflictError
 from circus.handover import handing_over
+from circus.health import Health
 from circus.hooks import HookTable
 from circus.on_demand import OnDemand
 from circus.process_table import ProcessTable
@@ -72,6 +73,7 @@ class Watcher(WatcherOptions):
         for hook_name, spec in (hooks or {}).items():
             self._hooks.set(hook_name, spec)
         self._starts = StartFailures(name, lambda: (self.respawn_delay, self.respawn_delay_max))
+        self._health = Health(self)  # readiness and watchdog (circus.health)
         self._respawns = {}  # wid -> the task that will respawn that slot
         self._on_demand = OnDemand(self)
         self._variables_cache = None
@@ -82,6 +84,8 @@ class Watcher(WatcherOptions):
     stderr_stream = property(lambda self: self._output.streams["stderr"])
     stdout_stream_conf = property(lambda self: self._output.confs["stdout"])
     stderr_stream_conf = property(lambda self: self._output.confs["stderr"])
+    start_failures = property(lambda self: self._starts)  # counts (restarts, failures), delays
+    log_ring = property(lambda self: self._output.ring)  # the latest output lines, for logs
 
     # -- options (the rest: circus.watcher_options) ---------------------------
 
@@ -200,7 +204,7 @@ class Watcher(WatcherOptions):
 
     def _started_well(self, process):
         """``process`` outlived min_uptime: its slot and the watcher start over."""
-        if process.state is ProcessState.RUNNING:
+        if process.state is ProcessState.RUNNING and process.ready:
             self._starts.started_well(process.wid)
 
     # -- the manual's spawn and reap methods ----------------------------------
@@ -377,14 +381,14 @@ class Watcher(WatcherOptions):
         Re-entrant: the task holding the turn enters it again at once (a
         restart stops and starts in its own turn). The bound leaves room for
         the longest change a watcher makes (a stop that waits
-        graceful_timeout for each batch of processes); past it the change is
-        refused with ConflictError.
+        graceful_timeout for each batch of processes, a rolling reload); past
+        it the change is refused with ConflictError.
         """
         task = asyncio.current_task()
         if self._turn_owner is task:
             yield
             return
-        limit = CHANGE_WAIT + 2 * self.graceful_timeout
+        limit = CHANGE_WAIT + 2 * self.graceful_timeout + reloading.longest(self)
         try:
             await asyncio.wait_for(self.changing.acquire(), limit)
         except asyncio.TimeoutError:
@@ -509,10 +513,8 @@ class Watcher(WatcherOptions):
                 for process in self._alive():
                     process.send_signal(signal.SIGHUP)
                 result = {"stopped": [], "started": [], "kept": self.pids}
-            elif sequential:
-                result = await reloading.sequential(self)
             else:
-                result = await reloading.all_at_once(self)
+                result = await reloading.graceful(self, sequential)
             self.notify_event("reload", {"time": time.time()})
             return result
 
@@ -560,6 +562,7 @@ class Watcher(WatcherOptions):
         info = process.info()
         if isinstance(info, dict):
             info["respawn_delay"] = self._starts.delay(process.wid)
+            self._health.add_info(process, info)
         if extended and isinstance(info, dict):
             # A failing extended_stats hook is reported as hook_failure; the
             # figures already gathered are still returned.

@@ -23,6 +23,7 @@ from circus.states import WatcherState
 
 if TYPE_CHECKING:
     from circus.arbiter import Arbiter
+    from circus.health import Health
     from circus.hooks import HookTable
     from circus.sockets import CircusSocket
     from circus.stream.output import WatcherOutput
@@ -110,6 +111,12 @@ class OptionValues:
     respawn_delay_max: float
     depends_on: list[str] | None
     log_buffer_size: int
+    ready: str
+    ready_address: str | None
+    ready_url: str | None
+    ready_timeout: float
+    watchdog_sec: float
+    reload_batch: int | str
 
 
 class WatcherOptions(OptionValues):
@@ -124,6 +131,7 @@ class WatcherOptions(OptionValues):
     arbiter: Arbiter | None
     state: WatcherState
     _hooks: HookTable
+    _health: Health
     _output: WatcherOutput
     _variables_cache: dict[str, Any] | None
     notify_event: Callable[[str, dict], None]
@@ -159,6 +167,7 @@ class WatcherOptions(OptionValues):
         if not isinstance(self.cmd, str) or not self.cmd.strip():
             raise ValueError("watcher %r: cmd must be a non-empty string" % self.name)
         option_table.check_singleton(self.name, self.singleton, self.numprocesses)
+        option_table.check_readiness(self.name, self.ready, self.ready_address, self.ready_url)
         if self.numprocesses < 0:
             raise ValueError("watcher %r: numprocesses must be >= 0" % self.name)
 
@@ -214,6 +223,7 @@ class WatcherOptions(OptionValues):
         try:
             checked = option_table.check_settable(values)
             option_table.check_singleton(self.name, checked.get("singleton", self.singleton), checked.get("numprocesses", self.numprocesses))
+            option_table.check_readiness(self.name, *(checked.get(k, getattr(self, k)) for k in ("ready", "ready_address", "ready_url")))
         except ValueError as exc:
             raise MessageError(str(exc)) from None
         hooks = {}
@@ -320,7 +330,7 @@ class WatcherOptions(OptionValues):
                 shell_args=self.shell_args,
                 uid=self.uid,
                 gid=self.gid,
-                env=env,
+                env=self._health.environ(env),
                 rlimits=self.rlimits,
                 executable=self.executable,
                 use_fds=self.use_sockets,

@@ -23,7 +23,9 @@ class List(OptionalNameCommand):
 
     Without ``name`` the reply has ``watchers``: every watcher name, lower
     case, sorted. With it the reply has ``pids``: the sorted pids of the
-    watcher's processes that are alive.
+    watcher's processes that are alive; with ``ready`` or ``watchdog_sec``
+    set it also has ``ready``: ``{pid: true|false}``, whether each process is
+    really up (see the readiness page).
 
     Command line
     ------------
@@ -41,6 +43,8 @@ class List(OptionalNameCommand):
         if props.get("name"):
             watcher = find_watcher(arbiter, props["name"])
             pids = [pid for pid, p in watcher.processes.items() if p.is_alive()]
+            if watcher._health.configured:
+                return {"pids": sorted(pids), "ready": watcher._health.ready_map()}
             return {"pids": sorted(pids)}
         return {"watchers": sorted(w.name.lower() for w in arbiter.iter_watchers())}
 

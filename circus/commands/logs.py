@@ -25,18 +25,20 @@ def format_line(line: Mapping[str, Any]) -> str:
 
 
 def _ring_lines(watcher, count, stream):
-    ring = watcher._output.ring  # the WatcherOutput of the watcher keeps its ring
+    ring = watcher.log_ring
     return ring.lines(count, stream) if ring is not None else []
 
 
 class Logs(OptionalNameCommand):
     """Get the latest output lines of the watchers
 
-    Each watcher keeps the latest lines its processes wrote to the streams
-    circusd reads (``stdout_stream`` / ``stderr_stream``): at most
-    ``log_buffer_size`` bytes (64 KiB by default, 0 for none). An output
-    without a stream is not read by circusd (the processes inherit its own)
-    and is not kept.
+    Each watcher keeps the latest lines its processes wrote to stdout and
+    stderr, whatever streams are configured: at most ``log_buffer_size``
+    bytes (64 KiB by default). An output without a stream is read by
+    circusd and written on, unchanged, to its own stdout or stderr. With
+    ``log_buffer_size = 0`` nothing is kept, and an output without a stream
+    is inherited from circusd (Circus 0.19), as is one closed by
+    ``close_child_stdout`` / ``close_child_stderr`` at any size.
 
     ZMQ message
     -----------

@@ -102,4 +102,6 @@ class Set(Command):
         # Checked now, so that a hook that does not import or a stream that
         # cannot be built is an error reply, with or without waiting.
         plan = watcher.check_options(props["options"])
-        return discard(watcher.apply_options(plan))
+        from circus.rolling import apply_or_undo  # daemon side only: circusctl starts fast
+
+        return discard(apply_or_undo(watcher, plan))

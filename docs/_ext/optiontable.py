@@ -14,32 +14,16 @@ from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
 
 from circus import options
-from circus.convert import signal_name
-
-_LIVE = {
-    options.Live.NONE: "at once",
-    options.Live.MANAGE: "next manage pass",
-    options.Live.RELOAD: "graceful restart",
-    options.Live.READONLY: "restart circusd",
-}
+from circus.option_text import LIVE_TEXT, default_text, key_text
 
 
 def _default(row):
-    if row.prefix or row.default is None:
-        return ""
-    if row.name == "stop_signal":
-        return "``%s``" % signal_name(row.default)
-    if isinstance(row.default, bool):
-        return "``%s``" % str(row.default).lower()
-    if row.default == "":
-        return '``""``'
-    return "``%s``" % row.default
+    text = default_text(row)
+    return "" if text is None else "``%s``" % text
 
 
 def _key(row):
-    if not row.prefix:
-        return "``%s``" % row.name
-    return "``%sNAME``" % row.name if row.name.endswith("_") else "``%sOPTION``" % row.name
+    return "``%s``" % key_text(row)
 
 
 def _text(doc):
@@ -68,7 +52,7 @@ def render(section):
         lines += [
             "   * - %s" % _key(row),
             "     - %s" % _default(row),
-            "     - %s" % _LIVE[row.live],
+            "     - %s" % LIVE_TEXT[row.live],
             "     - %s" % _text(row.doc),
         ]
     return lines

@@ -1,7 +1,6 @@
 """circusctl as a command, against a real circusd."""
 
 import json
-import os
 import select
 import shlex
 import signal
@@ -10,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import REPO_ROOT, repo_env, until
+from helpers import REPO_ROOT, circusctl_on_path, repo_env, until
 
 INI = """
 [watcher:web]
@@ -195,14 +194,9 @@ def test_quit_waiting_returns_once_circusd_stopped_everything(daemon):
 
 
 def test_the_shipped_bash_completion_script_completes_through_circusctl(tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "circusctl"
-    script.write_text("#!/bin/sh\nexec %s -m circus.circusctl \"$@\"\n" % shlex.quote(sys.executable))
-    script.chmod(0o755)
     completion = REPO_ROOT / "extras" / "circusctl-completion.bash"
     code = 'source %s; COMP_WORDS=(circusctl re); COMP_CWORD=1; _circusctl; echo "${COMPREPLY[@]}"' % shlex.quote(
         str(completion))
-    env = ctl_env({"PATH": "%s:%s" % (bin_dir, os.environ["PATH"])})
+    env = circusctl_on_path(tmp_path / "bin")
     done = subprocess.run(["bash", "-c", code], capture_output=True, text=True, env=env, timeout=30)
     assert done.stdout == "reload reloadconfig restart\n", done.stderr

@@ -133,13 +133,27 @@ def test_max_age_recycles_processes(circusd, workers):
 
 
 def test_circusd_is_not_blocked_by_a_worker_writing_10mb_to_its_inherited_stdout(circusd, workers):
+    # log_buffer_size = 0: the worker's stdout is circusd's own (Circus 0.19).
+    daemon = start(circusd, """
+        [watcher:loud]
+        cmd = %s
+        log_buffer_size = 0
+        """ % workers.cmd("loud", "spew=10000000"))
+    workers.wait_reports("loud", 1, timeout=20)
+    assert daemon.alive()
+    assert (daemon.dir / "stdout.log").stat().st_size >= 10_000_000
+
+
+def test_10mb_a_worker_writes_without_a_stream_reach_circusd_stdout_through_the_ring(circusd, workers):
+    # By default circusd reads the output for its ring and writes it on to its stdout.
     daemon = start(circusd, """
         [watcher:loud]
         cmd = %s
         """ % workers.cmd("loud", "spew=10000000"))
     workers.wait_reports("loud", 1, timeout=20)
+    until(lambda: (daemon.dir / "stdout.log").stat().st_size >= 10_000_000, timeout=20,
+          what="10 MB written on to circusd's stdout")
     assert daemon.alive()
-    assert (daemon.dir / "stdout.log").stat().st_size >= 10_000_000
 
 
 def test_circusd_drains_10mb_written_to_a_piped_stdout_stream(circusd, workers, tmp_path):

@@ -1,6 +1,7 @@
 """circusctl logs against a real circusd: the ring of each watcher, -f following the log.* events."""
 
 import json
+import os
 import re
 import select
 import signal
@@ -8,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from helpers import call, ok, python, repo_env, until
+from helpers import call, ok, pid_alive, python, repo_env, until
 
 TALKER = python("""
 import sys, time
@@ -169,3 +170,75 @@ def test_the_ring_keeps_the_newest_lines_within_log_buffer_size_under_a_flood(ci
     out = tmp_path / "flood.out"
     until(lambda: out.stat().st_size == 200000 * 12 + 5, timeout=20,
           what="the stream to get all of the flood too")
+
+
+# -- watchers without a stream -----------------------------------------------------
+
+SHORT_LIVED = python("""
+import sys
+for i in range(2000):
+    print("last words %04d" % i)
+sys.stderr.write("no newline at the end")
+""")
+
+
+def plain(circusd, body):
+    """A circusd answering on ``body``, its watchers' outputs left without streams."""
+    daemon = circusd()
+    daemon.write_ini(body)
+    daemon.start()
+    return daemon.wait_answering()
+
+
+def test_a_watcher_without_streams_has_its_lines_in_logs_and_still_on_circusd_stdout_and_stderr(circusd):
+    daemon = plain(circusd, "[watcher:talker]\ncmd = %s\n" % TALKER)
+    until(lambda: "oops" in texts(daemon, "talker"), timeout=10, what="the worker's lines in the ring")
+    (pid,) = ok(call(daemon, "list", name="talker"))["pids"]
+    rc, out, err = ctl(daemon, "logs", "talker")
+    assert (rc, err) == (0, "")
+    assert sorted(parsed(out)) == sorted([("talker", pid, "stdout", "hello %d" % i) for i in range(1, 6)]
+                                         + [("talker", pid, "stderr", "oops")])
+    # What circusd's own stdout / stderr get is what the worker wrote, unchanged.
+    until(lambda: "".join("hello %d\n" % i for i in range(1, 6)) in daemon.stdout(), timeout=10,
+          what="the worker's stdout on circusd's stdout:\n%s" % daemon.stdout()[-2000:])
+    until(lambda: "oops\n" in daemon.stderr(), timeout=10, what="the worker's stderr on circusd's stderr")
+    assert "oops" not in daemon.stdout() and "hello" not in daemon.stderr()
+
+
+def test_with_log_buffer_size_0_a_worker_without_streams_writes_to_circusd_own_stdout(circusd):
+    daemon = plain(circusd, "[watcher:talker]\ncmd = %s\nlog_buffer_size = 0\n" % TALKER)
+    (pid,) = until(lambda: ok(call(daemon, "list", name="talker"))["pids"], timeout=10, what="the worker")
+    for fd, name in ((1, "stdout.log"), (2, "stderr.log")):
+        mine, theirs = os.stat("/proc/%d/fd/%d" % (pid, fd)), os.stat(daemon.dir / name)
+        assert (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino), name
+    until(lambda: "hello 5\n" in daemon.stdout() and "oops\n" in daemon.stderr(), timeout=10,
+          what="the worker's lines in circusd's own files")
+    assert texts(daemon, "talker") == []
+
+
+def test_nothing_a_worker_without_streams_wrote_just_before_exiting_is_lost(circusd):
+    daemon = plain(circusd, "[watcher:brief]\ncmd = %s\nrespawn = false\n" % SHORT_LIVED)
+    expected = ["last words %04d" % i for i in range(2000)]
+    until(lambda: texts(daemon, "brief", stream="stderr") == ["no newline at the end"], timeout=10,
+          what="the worker's last stderr bytes in the ring")
+    until(lambda: texts(daemon, "brief", stream="stdout") == expected, timeout=10,
+          what="every stdout line in the ring")
+    until(lambda: "".join(line + "\n" for line in expected) in daemon.stdout(), timeout=10,
+          what="every stdout line on circusd's stdout")
+    assert "no newline at the end" in daemon.stderr()
+
+
+def test_in_daemon_mode_the_ring_still_gets_the_output_of_a_watcher_without_streams(circusd, tmp_path):
+    pidfile = tmp_path / "circusd.pid"
+    daemon = circusd()
+    daemon.write_ini("[watcher:talker]\ncmd = %s\n" % TALKER)
+    assert daemon.start("--daemon", "--pidfile", pidfile).wait(10) == 0, daemon.log()
+    daemon_pid = int(until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="pidfile written"))
+    daemon.tracker.add_root(daemon_pid)
+    try:
+        until(lambda: "oops" in texts(daemon, "talker"), timeout=15, what="the worker's lines in the ring")
+        assert texts(daemon, "talker", stream="stdout") == ["hello %d" % i for i in range(1, 6)]
+        assert "hello" not in daemon.log()  # circusd's stdout and stderr are /dev/null
+    finally:
+        os.kill(daemon_pid, signal.SIGTERM)
+        until(lambda: not pid_alive(daemon_pid), what="daemon exit")

@@ -107,6 +107,8 @@ def test_copy_path_gives_the_child_circusd_sys_path_as_pythonpath(circusd, probe
 
 
 def test_close_child_stdout_and_stderr_point_them_at_dev_null(circusd, probe):
+    # close_child_* wins over the ring (default log_buffer_size): no pipe.
+    # With log_buffer_size = 0 an output without a stream is circusd's own (0.19).
     start(circusd, """
         [watcher:closed]
         cmd = %s
@@ -115,6 +117,7 @@ def test_close_child_stdout_and_stderr_point_them_at_dev_null(circusd, probe):
 
         [watcher:open]
         cmd = %s
+        log_buffer_size = 0
         """ % (probe.cmd("closed"), probe.cmd("open")))
     (closed,) = probe.wait("closed")
     (opened,) = probe.wait("open")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from circus.client import CircusClient
-from helpers import Probe, call, http_get_tcp, ok, until
+from helpers import Probe, ReadyWorkers, call, http_get_tcp, ok, until
 
 
 class Supervisor:
@@ -327,4 +327,25 @@ def test_listen_fds_without_named_sockets_passes_them_all_by_name(circusd, tmp_p
     assert (report["env"]["LISTEN_FDS"], report["env"]["LISTEN_FDNAMES"]) == ("2", "admin:web")
     assert report["env"]["LISTEN_PID"] == str(report["pid"])
     assert report["fds"]["3"]["family"] == socket.AF_UNIX
+    assert daemon.terminate() == 0
+
+
+def test_ready_waits_for_the_workers_readiness(circusd, tmp_path, supervisor):
+    workers = ReadyWorkers(tmp_path)
+    daemon = circusd(env={"NOTIFY_SOCKET": supervisor.path})
+    daemon.write_ini("""
+        [watcher:web]
+        cmd = %s
+        ready = notify
+        ready_timeout = 20
+    """ % workers.cmd("late", "ready-after=1.0"))
+    daemon.start()
+    ready = supervisor.wait_for("READY", "1")
+    # circusd's READY=1 waited for its worker's, sent 1 s after its start:
+    # seen at once, the worker is ready already.
+    assert "not_ready" not in call(daemon, "status", name="web")
+    assert supervisor.messages[ready]["STATUS"] == "1 of 1 autostart watchers up, 1 processes"
+    (report,) = workers.wait_reports("late", 1)
+    # The worker was not given circusd's own NOTIFY_SOCKET but the workers' one.
+    assert report["env"]["NOTIFY_SOCKET"] != supervisor.path
     assert daemon.terminate() == 0

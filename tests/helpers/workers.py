@@ -122,3 +122,34 @@ class Probe(_Script):
         """The signals probe ``pid`` got so far."""
         path = self.dir / ("%s.%d.signals" % (marker, pid))
         return json.loads(path.read_text()) if path.exists() else []
+
+
+# An HTTP watcher ``web`` of ``ReadyWorkers`` on a socket circusd binds (an ini
+# body; ``%(cmd)s``, ``%(numprocesses)d`` and ``%(extra)s``, more watcher keys).
+WEB_STACK = """
+    [socket:web]
+    host = 127.0.0.1
+    port = 0
+    backlog = 1024
+
+    [watcher:web]
+    cmd = %(cmd)s
+    numprocesses = %(numprocesses)d
+    use_sockets = true
+    graceful_timeout = 10
+    %(extra)s
+"""
+
+
+class ReadyWorkers(_Script):
+    """The readiness worker (``scripts/ready_worker.py``): notify messages, HTTP, a graceful SIGTERM.
+
+    Flags: ``"ready-after=S"``, ``"never-ready"``, ``"watchdog-for=S"``,
+    ``"serve=FD"``, ``"listen=PORT"``, ``"listen-after=S"``,
+    ``"healthy-after=S"``, ``"latency=S"``, ``"mode-file=PATH"`` (``broken``
+    inside: never ready, never serving), ``"status=TEXT"``, ``"extend=USEC"``,
+    ``"stopping-after=S"``, ``"trigger-after=S"``. Each writes
+    ``<marker>.<pid>.json`` (pid, argv, env) at its start.
+    """
+
+    NAME, REPORTS = "ready_worker.py", "ready-reports"

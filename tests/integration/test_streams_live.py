@@ -257,12 +257,18 @@ async def test_set_stdout_stream_filename_moves_the_output_of_a_running_watcher(
         assert ticks == list(range(len(ticks))), "a tick was lost or duplicated in the switch"
 
 
+# log_buffer_size = 0: no ring, the worker inherits circusd's stdout, so a
+# stream needs new processes with a pipe; by default the pipe the ring reads
+# is already there and the stream takes it over, the worker kept.
+@pytest.mark.parametrize("log_buffer_size, keeps_worker", [(0, False), (65536, True)])
 @async_test
-async def test_set_stdout_stream_class_on_a_watcher_without_a_stream_starts_piping(tmp_path, tracker):
+async def test_set_stdout_stream_class_on_a_watcher_without_a_stream_starts_piping(
+        tmp_path, tracker, log_buffer_size, keeps_worker):
     out = tmp_path / "out.log"
-    spec = watcher("w", TICKER)
+    spec = watcher("w", TICKER, log_buffer_size=log_buffer_size)
     async with running_arbiter(tmp_path, [spec]) as arbiter:
         w = arbiter.get_watcher("w")
+        (pid,) = w.processes
         async with client_of(arbiter, timeout=5) as client:
             reply = await client.send_message(
                 "set", name="w", waiting=True,
@@ -271,6 +277,28 @@ async def test_set_stdout_stream_class_on_a_watcher_without_a_stream_starts_pipi
         await until_async(lambda: b"tick" in (out.read_bytes() if out.exists() else b""), timeout=10,
                           what="ticks in %s once a stream is set" % out)
         assert all(pid_alive(p) for p in w.processes)
+        if keeps_worker:
+            assert list(w.processes) == [pid], "the stream takes over the pipe: no restart"
+
+
+@async_test
+async def test_log_buffer_size_raised_from_0_pipes_the_processes_spawned_after(tmp_path, tracker):
+    spec = watcher("w", HELLO, log_buffer_size=0)
+    async with running_arbiter(tmp_path, [spec]) as arbiter:
+        w = arbiter.get_watcher("w")
+        (first,) = w.processes
+        assert w.processes[first].stdout is None and w.log_ring.lines() == []
+        async with client_of(arbiter, timeout=5) as client:
+            reply = await client.send_message("set", name="w", waiting=True, options={"log_buffer_size": 4096})
+            assert reply["status"] == "ok", reply
+            assert list(w.processes) == [first], "log_buffer_size needs no restart"
+            os.kill(first, 9)
+            await until_async(lambda: first not in w.processes and w.processes, timeout=10,
+                              what="a respawned process")
+        (second,) = w.processes
+        await until_async(lambda: len(w.log_ring.lines()) == 2, timeout=10, what="the new process's lines")
+        assert sorted((line["stream"], line["line"]) for line in w.log_ring.lines()) == [
+            ("stderr", "%d err" % second), ("stdout", "%d out" % second)]
 
 
 @async_test

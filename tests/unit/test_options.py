@@ -25,7 +25,7 @@ SETTABLE = """numprocesses warmup_delay working_dir uid gid send_hup stop_signal
     shell env cmd args copy_env retry_in max_retry graceful_timeout stdout_stream stderr_stream
     max_age max_age_variance respawn singleton hooks close_child_stdin close_child_stdout
     close_child_stderr hook_timeout min_uptime respawn_delay respawn_delay_max depends_on
-    log_buffer_size""".split()
+    log_buffer_size ready ready_address ready_url ready_timeout watchdog_sec reload_batch""".split()
 
 ALL_ROWS = [row for section in options.SECTIONS for row in options.rows(section)]
 
@@ -249,7 +249,8 @@ def test_the_hooks_row_names_every_hook_so_the_configuration_page_does():
 def test_every_watcher_row_turns_circusctl_text_into_a_value_its_own_check_accepts():
     samples = {"env": "A=1,B=x=y", "hooks": "after_start:m.f", "hooks.": "m.f,true",
                "stdout_stream.": "out.log", "stderr_stream.": "err.log", "rlimit_": "100",
-               "stop_signal": "TERM", "retry_in": "1.5", "uid": "0", "gid": "0", "cmd": "sleep 1", "args": "--x"}  # fmt: skip
+               "stop_signal": "TERM", "retry_in": "1.5", "uid": "0", "gid": "0", "cmd": "sleep 1", "args": "--x",
+               "ready_address": "127.0.0.1:8000", "ready_url": "http://127.0.0.1:8000/"}  # fmt: skip
     for row in options.rows("watcher"):
         if row.name in ("stdout_stream", "stderr_stream"):  # set as stdout_stream.KEY
             with pytest.raises(ValueError, match="stream.\\* keys"):

@@ -24,6 +24,18 @@ def write(name, payload):
     os.rename(tmp, os.path.join(outdir, name))
 
 
+def read_request(conn):
+    """The head of one HTTP request on ``conn`` (what came before the peer closed, at worst)."""
+    conn.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = conn.recv(4096)
+        if not more:
+            break
+        data += more
+    return data
+
+
 def serve_http(fd):
     """Answer every GET on the listening socket ``fd`` with this process's pid; never returns.
 
@@ -39,12 +51,6 @@ def serve_http(fd):
         except (BlockingIOError, InterruptedError):
             continue
         with conn:
-            conn.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                more = conn.recv(4096)
-                if not more:
-                    break
-                data += more
+            read_request(conn)
             conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n"
                          b"Connection: close\r\n\r\n%s" % (len(body), body))
