@@ -76,11 +76,12 @@ class ProcessTable:
             delay = max(w.max_age - elapsed, 0) + random.randint(0, max(w.max_age_variance, 0))
             self._age_timers[process.pid] = loop.call_later(delay, self._age_reached, process)
 
-    def adopt(self, process: Process) -> None:
+    def adopt(self, process: Process, health: dict | None = None) -> None:
         """Own ``process``, spawned by an earlier image of circusd (``circus.upgrade``).
 
         Its wid is taken out of the free slots; its timers count from its
-        real start; no ``spawn`` is published (nothing was spawned).
+        real start; its readiness is ``health`` (``Health.hand_over``); no
+        ``spawn`` is published (nothing was spawned).
         """
         w = self.watcher
         if process.wid > self._top_wid:
@@ -94,6 +95,7 @@ class ProcessTable:
         self._children().watch(process.pid, self.on_exit)
         w._output.add_process(process)
         logger.info("%s[%d] adopted (wid %d, age %.1fs)", w.name, process.pid, process.wid, process.age())
+        w._health.adopt(process, health)
         self._start_timers(process, process.age())
 
     def _children(self) -> ChildWatcher:

@@ -12,8 +12,10 @@ command and SIGUSR2):
    no change is half made, lets the streams write what the pipes hold, and
    writes the state (:func:`capture`) to a private file: per watcher its
    processes (pid, wid, start time, kernel start time, the fds of the read
-   ends of their pipes), the fds of the bound sockets and of the sockets
-   circusd's own supervisor passed it;
+   ends of their pipes, their readiness: ``Health.hand_over``), the fds of
+   the bound sockets, of the sockets circusd's own supervisor passed it and
+   of the workers' notify socket (kept bound: its abstract address, in the
+   workers' ``NOTIFY_SOCKET``, still reaches circusd);
 3. closes its ZeroMQ sockets (they cannot cross an exec: the new image binds
    the same endpoints again, clients reconnect), blocks the signals it
    handles until the new image has its handlers, and execs
@@ -126,13 +128,14 @@ def _pipe_fd(pipe) -> int | None:
     return None if pipe is None or pipe.closed else pipe.fileno()
 
 
-def _process_state(process: Process) -> dict[str, Any]:
+def _process_state(watcher: Watcher, process: Process) -> dict[str, Any]:
     try:
         create_time = psutil.Process(process.pid).create_time()
     except psutil.NoSuchProcess:
         create_time = None
     return {"pid": process.pid, "wid": process.wid, "started": process.started, "create_time": create_time,
-            "stdout": _pipe_fd(process.stdout), "stderr": _pipe_fd(process.stderr)}
+            "stdout": _pipe_fd(process.stdout), "stderr": _pipe_fd(process.stderr),
+            "health": watcher._health.hand_over(process)}
 
 
 def capture(arbiter: Arbiter) -> dict[str, Any]:
@@ -143,12 +146,13 @@ def capture(arbiter: Arbiter) -> dict[str, Any]:
         "sockets": {name: {"fd": sock.fileno(), "ours": sock._bound_by == os.getpid()}
                     for name, sock in arbiter.sockets.items()},
         "activation": dict(activation.claim()),
+        "notify": arbiter.notify.hand_over(),
         "spared": arbiter._orphans.spared,
         "config": _json_or_none(arbiter._cfg),
         "watchers": [
             {"name": w.name, "state": w.state.value, "armed": w._on_demand.armed, "numprocesses": w.numprocesses,
              "config": _json_or_none(w._cfg), "settings": settings(w),
-             "processes": [_process_state(p) for p in w.processes.values()]}
+             "processes": [_process_state(w, p) for p in w.processes.values()]}
             for w in arbiter.watchers
         ],
     }
@@ -197,6 +201,8 @@ def config_of(state: dict[str, Any], read: Any) -> dict[str, Any]:
 def kept_fds(state: dict[str, Any]) -> list[int]:
     """Every fd of ``state``: they must survive the exec."""
     fds = [entry["fd"] for entry in state["sockets"].values()] + list(state["activation"].values())
+    if state.get("notify"):
+        fds.append(state["notify"]["fd"])
     for watcher in state["watchers"]:
         for process in watcher["processes"]:
             fds += [fd for fd in (process["stdout"], process["stderr"]) if fd is not None]
@@ -395,7 +401,8 @@ def _adopt_watcher(watcher: Watcher, entry: dict[str, Any]) -> None:
             _close_pipes(process)
             continue
         watcher._table.adopt(Process.adopt(watcher, process["wid"], process["pid"], process["started"],
-                                           _pipe(process["stdout"]), _pipe(process["stderr"])))
+                                           _pipe(process["stdout"]), _pipe(process["stderr"])),
+                             process.get("health"))
     watcher._set_state(WatcherState.ACTIVE)  # STARTING -> ACTIVE
     logger.info("%s: %d process(es) adopted after the upgrade", watcher.name, len(watcher.processes))
 
@@ -422,6 +429,9 @@ def resume(arbiter: Arbiter) -> set[str]:
     arbiter._orphans.forget_spared()
     arbiter._orphans.spare(state["spared"])
     try:
+        if state.get("notify"):
+            # Before any spawn: a new worker gets the address the adopted ones have.
+            arbiter.notify.take_over(state["notify"])
         for entry in state["watchers"]:
             try:
                 watcher = arbiter.get_watcher(entry["name"])
