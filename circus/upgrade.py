@@ -15,7 +15,8 @@ command and SIGUSR2):
    ends of their pipes, their readiness: ``Health.hand_over``), the fds of
    the bound sockets, of the sockets circusd's own supervisor passed it and
    of the workers' notify socket (kept bound: its abstract address, in the
-   workers' ``NOTIFY_SOCKET``, still reaches circusd);
+   workers' ``NOTIFY_SOCKET``, still reaches circusd); per watcher its log
+   ring;
 3. closes its ZeroMQ sockets (they cannot cross an exec: the new image binds
    the same endpoints again, clients reconnect), blocks the signals it
    handles until the new image has its handlers, and execs
@@ -152,6 +153,7 @@ def capture(arbiter: Arbiter) -> dict[str, Any]:
         "watchers": [
             {"name": w.name, "state": w.state.value, "armed": w._on_demand.armed, "numprocesses": w.numprocesses,
              "config": _json_or_none(w._cfg), "settings": settings(w),
+             "ring": w._output.ring.hand_over() if w._output.ring is not None else None,
              "processes": [_process_state(w, p) for p in w.processes.values()]}
             for w in arbiter.watchers
         ],
@@ -394,6 +396,8 @@ def _adopt_watcher(watcher: Watcher, entry: dict[str, Any]) -> None:
     watcher.numprocesses = entry["numprocesses"]
     watcher._set_state(WatcherState.STARTING)  # STOPPED -> STARTING
     watcher._output.open()
+    if watcher._output.ring is not None:
+        watcher._output.ring.take_over(entry.get("ring"))
     watcher._starts.reset()
     for process in entry["processes"]:
         if not _same_process(process):
