@@ -41,6 +41,12 @@ def claim() -> Dict[str, int]:
     return _claimed
 
 
+def hand_over(fds: Dict[str, int]) -> None:
+    """After an upgrade (``circus.upgrade``): the sockets the image before this one had claimed."""
+    global _claimed
+    _claimed = dict(fds)
+
+
 def dup_inherited(name: str) -> int:
     """A new fd for the passed socket ``name`` (the original stays, for a reload)."""
     fds = claim()

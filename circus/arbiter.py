@@ -12,7 +12,7 @@ import time
 import zmq.asyncio
 
 from circus import __version__
-from circus import depends, up
+from circus import depends, up, upgrade
 from circus import options as option_table
 from circus.childwatch import ChildWatcher, become_subreaper
 from circus.curve import CurveServer
@@ -117,6 +117,7 @@ class Arbiter:
         self.httpd_certfile, self.httpd_keyfile = httpd_certfile, httpd_keyfile
         self.curve = CurveServer.of(self)  # None: Curve off; ValueError naming a bad key file
         self.init_mode = False  # circusd is a container's init (circus.pid1)
+        self.adopting = None  # the state of an upgrade, until its processes are taken over (circus.upgrade)
         self.pid = os.getpid()
         fqdn = socket.getfqdn()
         self.fqdn = "%s@%s" % (fqdn_prefix, fqdn) if fqdn_prefix else fqdn
@@ -312,7 +313,7 @@ class Arbiter:
         self._running = True
         logger.info("circusd %s arbiter started (pid %d)", __version__, self.pid)
         self.supervisor.start_watchdog(self._tasks)
-        await self.start_watchers()
+        await self.start_watchers(upgrade.resume(self) if self.adopting else ())
         if not self._stopping:
             self._check_task = self._tasks.spawn(self._periodic_check(), name="periodic check")
             self.supervisor.ready(await self.autostart_watchers_up())
@@ -330,13 +331,14 @@ class Arbiter:
                 if watcher.needs_manage():
                     self._tasks.spawn(watcher.manage_processes(), name="%s: manage" % watcher.name)
 
-    async def start_watchers(self):
-        """Start every autostart watcher, highest priority first, each after
-        the watchers it depends on are up (see circus.depends)."""
+    async def start_watchers(self, skip=()):
+        """Start every autostart watcher (but those named in ``skip``), highest
+        priority first, each after the watchers it depends on are up (see
+        circus.depends)."""
         started: list[Watcher] = []
 
         async def start(watcher):
-            if not watcher.autostart:
+            if not watcher.autostart or watcher.name in skip:
                 return
             if started and self.warmup_delay > 0:
                 await asyncio.sleep(self.warmup_delay)

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--init", action="store_true",
                         help="act as a container's init (automatic when circusd is pid 1)")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--check-config", action="store_true",
+                        help="read the configuration file, build its watchers and sockets (nothing is "
+                             "bound or started), then exit; what an upgrade checks first")
+    # Given by circusd to itself when it re-executes (circus.upgrade).
+    parser.add_argument("--adopt-state", help=argparse.SUPPRESS)
     return parser
 
 
@@ -124,15 +129,34 @@ def load(config_file: str) -> dict:
     return get_config(config_file)
 
 
-def run(args: argparse.Namespace, cfg: dict, notify: DaemonNotifier | None,
-        supervisor: Supervisor | None = None) -> None:
-    """Build the arbiter of ``cfg`` and run it until it stops (telling ``supervisor``)."""
+def build(cfg: dict, notify: DaemonNotifier | None = None) -> "Arbiter":
+    """The arbiter of ``cfg``, not started; exits with the reason if it cannot be built."""
     from circus.arbiter import Arbiter
 
     try:
-        arbiter = Arbiter.from_config(cfg)
+        return Arbiter.from_config(cfg)
     except (ValueError, KeyError, ImportError, OSError) as exc:
         fail(str(exc), notify)
+
+
+def check(cfg: dict) -> int:
+    """``--check-config``: build everything the configuration describes, bind nothing."""
+    arbiter = build(cfg)
+    arbiter.sockets.close_all()
+    print("circusd: %s: ok (%d watchers, %d sockets)" % (cfg.get("config_file"), len(arbiter.watchers),
+                                                        len(arbiter.sockets)))
+    return 0
+
+
+def run(args: argparse.Namespace, cfg: dict, notify: DaemonNotifier | None,
+        supervisor: Supervisor | None = None, adopted: dict | None = None) -> None:
+    """Build the arbiter of ``cfg`` and run it until it stops (telling ``supervisor``);
+    with ``adopted`` (an upgrade's state) it takes over the processes of the image before."""
+    arbiter = build(cfg, notify)
+    if adopted is not None:
+        from circus import upgrade
+
+        upgrade.prepare(arbiter, adopted)
     if args.pidfile:
         arbiter.pidfile = args.pidfile
     arbiter.proc_name = "circusd"
@@ -161,8 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config is None:
         parser.print_usage()
         return 0
+    if args.adopt_state:
+        return adopt(args, supervisor)
     try:
         cfg = load(args.config)
+        if args.check_config:
+            return check(cfg)
         pidfile = args.pidfile or cfg["circus"]["pidfile"]
         if pidfile:
             Pidfile(pidfile).check()
@@ -172,13 +200,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(str(exc))
     notify = daemonize() if args.daemon else None
     raise_fd_limit()
+    set_title()
+    run(args, cfg, notify, supervisor)
+    return 0
+
+
+def set_title() -> None:
     try:
         from setproctitle import setproctitle
 
         setproctitle("circusd")
     except ImportError:
         pass
-    run(args, cfg, notify, supervisor)
+
+
+def adopt(args: argparse.Namespace, supervisor: Supervisor) -> int:
+    """circusd re-executed by an upgrade: take over from the image before (circus.upgrade).
+
+    Whatever fails here, no process of the image before is left running
+    unsupervised: those not taken over are stopped before circusd exits.
+    """
+    from circus import upgrade
+
+    try:
+        state = upgrade.claim(args.adopt_state)
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        cfg = upgrade.config_of(state, lambda: load(args.config))
+        if args.pidfile or cfg["circus"]["pidfile"]:
+            args.pidfile = args.pidfile or cfg["circus"]["pidfile"]
+        configure_logging(args, cfg["circus"])
+        logger.info("upgrade: circusd %s takes over (pid %d)", __version__, os.getpid())
+        set_title()
+        run(args, cfg, None, supervisor, adopted=state)
+    except BaseException as exc:
+        if not isinstance(exc, SystemExit) or exc.code:
+            logger.error("upgrade: the new circusd cannot run: %s", exc)
+            upgrade.abandon(state)
+        if isinstance(exc, (ConfigError, ValueError)):
+            fail(str(exc))
+        raise
     return 0
 
 

@@ -37,6 +37,12 @@ class ConflictError(CircusError):
     errno = COMMAND_ERROR
 
 
+class UpgradeRefused(CircusError):
+    """``upgrade`` cannot go ahead; circusd carries on as it was."""
+
+    errno = COMMAND_ERROR
+
+
 class CallError(CircusError):
     """A client could not reach circusd or got no reply in time."""
 

@@ -43,6 +43,7 @@ class _Tracked:
         self.watchdog = None  # timer: watchdog_sec
         self.probe = None  # task: tcp / http probes
         self.status = None  # the latest STATUS= it sent
+        self.stopping = False  # it sent STOPPING=1
 
     def settle(self, reason):
         if not self.outcome.done():
@@ -89,21 +90,59 @@ class Health:
 
     def track(self, process):
         """A process was spawned: start waiting for it (and watching it)."""
+        self._watch(process, self.watcher.ready == "none", self.watcher.ready_timeout)
+
+    def _watch(self, process, ready, ready_timeout):
+        """Wait ``ready_timeout`` s for ``process`` unless ``ready``; its watchdog from now."""
         watcher = self.watcher
-        process.ready = watcher.ready == "none"
+        process.ready = ready
         if not self.configured and not watcher.reload_batch:
-            return
+            return None
         loop = asyncio.get_running_loop()
         tracked = self._tracked[process.pid] = _Tracked(process, loop)
         if process.ready:
             tracked.settle(None)
         elif watcher.ready == "notify":
-            tracked.deadline = loop.call_later(watcher.ready_timeout, self._timed_out, tracked)
+            tracked.deadline = loop.call_later(ready_timeout, self._timed_out, tracked)
         else:
             tracked.probe = watcher._tasks.spawn(
-                self._probe(tracked), name="%s: ready probe %d" % (watcher.name, process.pid))
+                self._probe(tracked, ready_timeout), name="%s: ready probe %d" % (watcher.name, process.pid))
         if watcher.watchdog_sec > 0:
             tracked.watchdog = loop.call_later(watcher.watchdog_sec, self._starved, tracked)
+        return tracked
+
+    # -- across an upgrade (circus.upgrade) -------------------------------------
+
+    def hand_over(self, process):
+        """What the next image of circusd needs to go on with ``process`` (:meth:`adopt`), as JSON."""
+        carried = {"ready": bool(process.ready)}
+        tracked = self._tracked.get(process.pid)
+        if tracked is None:
+            return carried
+        carried.update(status=tracked.status, stopping=tracked.stopping)
+        if not process.ready and not tracked.stopping:
+            # What is left of its ready_timeout; 0 when it ran out (the kill is the new image's).
+            if tracked.deadline is not None:
+                left = tracked.deadline.when() - asyncio.get_running_loop().time()
+            elif tracked.probe is not None:
+                left = self.watcher.ready_timeout - process.age()
+            else:
+                left = 0.0
+            carried["ready_left"] = max(left, 0.0)
+        return carried
+
+    def adopt(self, process, carried):
+        """``process``, spawned by the image before, with what :meth:`hand_over` gave:
+        ready or not as it was, what was left of its ready_timeout; its watchdog starts
+        afresh. Without ``carried`` (an image that had no readiness) it is ready."""
+        carried = carried or {}
+        stopping = bool(carried.get("stopping"))
+        ready = bool(carried.get("ready", True))
+        tracked = self._watch(process, ready or stopping, float(carried.get("ready_left") or 0.0))
+        if tracked is not None:
+            tracked.status = carried.get("status")
+            if stopping:
+                self._stopping(tracked)
 
     def forget(self, pids):
         """The processes ``pids`` exited or are abandoned: drop their timers and probes."""
@@ -115,7 +154,7 @@ class Health:
 
     # -- becoming ready ---------------------------------------------------------
 
-    async def _probe(self, tracked):
+    async def _probe(self, tracked, timeout):
         watcher, process = self.watcher, tracked.process
         try:
             if watcher.ready == "tcp":
@@ -127,7 +166,7 @@ class Health:
             return
         alive = lambda: process.state is ProcessState.RUNNING  # noqa: E731
         try:
-            reason = await readiness.wait_ready(probe, watcher.ready_timeout, alive)
+            reason = await readiness.wait_ready(probe, timeout, alive)
         except Exception as exc:  # e.g. a ready_url the HTTP client refuses
             reason = "probe failed: %s: %s" % (type(exc).__name__, exc)
         tracked.probe = None
@@ -249,11 +288,16 @@ class Health:
             tracked.watchdog.cancel()
             self._starved(tracked, "it sent WATCHDOG=trigger")
         if fields.get("STOPPING") == "1":
-            # On its way out: not serving, and not to be killed as unhealthy.
-            process.ready = False
-            tracked.cancel()
+            self._stopping(tracked)
         if "EXTEND_TIMEOUT_USEC" in fields and tracked.deadline is not None:
             self._extend(tracked, fields["EXTEND_TIMEOUT_USEC"])
+
+    @staticmethod
+    def _stopping(tracked):
+        # On its way out: not serving, and not to be killed as unhealthy.
+        tracked.process.ready = False
+        tracked.stopping = True
+        tracked.cancel()
 
     def _extend(self, tracked, usec):
         try:
@@ -301,6 +345,19 @@ class NotifyRouter:
             self.server = server
             logger.info("notify socket for the workers at %s", server.name)
         return self.server.name
+
+    def hand_over(self):
+        """``{"fd", "name"}`` of the open socket for the next image of circusd, or None."""
+        if self.server is None:
+            return None
+        return {"fd": self.server.fileno(), "name": self.server.name}
+
+    def take_over(self, carried):
+        """Serve the socket :meth:`hand_over` gave (the workers keep their ``NOTIFY_SOCKET``)."""
+        server = NotifyServer(self._route, carried["name"])
+        server.start(asyncio.get_running_loop(), fd=carried["fd"])
+        self.server = server
+        logger.info("notify socket for the workers at %s, kept by the upgrade", server.name)
 
     def _route(self, pid, fields):
         for watcher in self.arbiter.watchers:

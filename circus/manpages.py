@@ -106,6 +106,9 @@ def _signal_items(page: Page) -> None:
     page.item(_bold(names(STOP_SIGNALS)), "Stop every watcher gracefully, close the sockets, remove the pid file, exit 0.")
     page.item(_bold(names([signal.SIGHUP])),
               "Read the configuration file again and apply the differences (as circusctl reloadconfig).")
+    page.item(_bold(names([signal.SIGUSR2])),
+              "Upgrade circusd in place (as circusctl upgrade): check the configuration with the code on disk, "
+              "then re-execute circusd on it, keeping its pid, its sockets and its running processes.")
     page.item(_bold(names(IGNORED_SIGNALS)), "Logged and ignored: they never kill circusd nor orphan its processes.")
 
 

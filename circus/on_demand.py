@@ -24,6 +24,10 @@ class OnDemand:
         self.watcher = watcher
         self._fds: list[int] = []
 
+    @property
+    def armed(self) -> bool:
+        return bool(self._fds)
+
     def arm(self) -> None:
         """Start the watcher at the first connection to one of its sockets."""
         if self._fds:

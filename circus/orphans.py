@@ -24,6 +24,14 @@ class Orphans:
     def __init__(self):
         self._spared = set()
 
+    @property
+    def spared(self):
+        return sorted(self._spared)
+
+    def forget_spared(self):
+        """Spare nothing any more (an upgrade: the children present at its start are circusd's own)."""
+        self._spared.clear()
+
     def spare_present_children(self):
         """Spare the children circusd has now: at start, those of a program embedding it."""
         self._spared.update(child_pids(os.getpid()))

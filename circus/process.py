@@ -226,6 +226,16 @@ class Process:
         if gid is not None and gid != os.getegid():
             kwargs["group"] = gid
 
+    @classmethod
+    def adopt(cls, watcher, wid, pid, started, stdout=None, stderr=None):
+        """A Process for child ``pid`` that an earlier image of circusd spawned
+        (``circus.upgrade``): nothing is spawned; ``stdout``/``stderr`` are the
+        read ends of its pipes (file objects) or None."""
+        process = cls(watcher.name, wid, watcher.cmd, args=watcher.args, watcher=watcher, spawn=False)
+        process._popen = _AdoptedChild(pid, stdout, stderr)
+        process.started = started
+        return process
+
     # -- life ---------------------------------------------------------------
 
     @property
@@ -402,6 +412,19 @@ class Process:
 
     def __repr__(self):
         return "<circus.Process %s[%s] wid=%s %s>" % (self.name, self.pid, self.wid, self.state)
+
+
+class _AdoptedChild:
+    """What a Process reads of its ``Popen`` (pid, pipes, returncode), for an adopted child."""
+
+    def __init__(self, pid, stdout, stderr):
+        self.pid = pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode = None
+
+    def poll(self):
+        return self.returncode
 
 
 def _short_form(first, second):

@@ -64,11 +64,39 @@ class ProcessTable:
         logger.info("%s[%d] started (wid %d)", w.name, process.pid, process.wid)
         w.notify_event("spawn", {"process_pid": process.pid, "time": process.started})
         w._health.track(process)
+        self._start_timers(process, 0.0)
+
+    def _start_timers(self, process: Process, elapsed: float) -> None:
+        """The ``min_uptime`` and ``max_age`` timers of ``process``, ``elapsed`` s into its life."""
+        w = self.watcher
         loop = asyncio.get_running_loop()
-        self._uptime_timers[process.pid] = loop.call_later(w.min_uptime, self._uptime_reached, process)
+        uptime_left = max(w.min_uptime - elapsed, 0)
+        self._uptime_timers[process.pid] = loop.call_later(uptime_left, self._uptime_reached, process)
         if w.max_age > 0:
-            delay = w.max_age + random.randint(0, max(w.max_age_variance, 0))
+            delay = max(w.max_age - elapsed, 0) + random.randint(0, max(w.max_age_variance, 0))
             self._age_timers[process.pid] = loop.call_later(delay, self._age_reached, process)
+
+    def adopt(self, process: Process, health: dict | None = None) -> None:
+        """Own ``process``, spawned by an earlier image of circusd (``circus.upgrade``).
+
+        Its wid is taken out of the free slots; its timers count from its
+        real start; its readiness is ``health`` (``Health.hand_over``); no
+        ``spawn`` is published (nothing was spawned).
+        """
+        w = self.watcher
+        if process.wid > self._top_wid:
+            for wid in range(self._top_wid + 1, process.wid):
+                heapq.heappush(self._free_wids, wid)
+            self._top_wid = process.wid
+        elif process.wid in self._free_wids:
+            self._free_wids.remove(process.wid)
+            heapq.heapify(self._free_wids)
+        self.processes[process.pid] = process
+        self._children().watch(process.pid, self.on_exit)
+        w._output.add_process(process)
+        logger.info("%s[%d] adopted (wid %d, age %.1fs)", w.name, process.pid, process.wid, process.age())
+        w._health.adopt(process, health)
+        self._start_timers(process, process.age())
 
     def _children(self) -> ChildWatcher:
         arbiter = self.watcher.arbiter

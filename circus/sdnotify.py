@@ -82,13 +82,22 @@ class NotifyServer:
         self._sock: Optional[socket.socket] = None
         self._loop = None
 
-    def start(self, loop) -> None:
-        """Bind and start reading on ``loop`` (an asyncio loop)."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    def start(self, loop, fd: Optional[int] = None) -> None:
+        """Bind and start reading on ``loop`` (an asyncio loop).
+
+        With ``fd``, the socket is that one, bound to ``name`` already (an
+        earlier image of circusd bound it: see :mod:`circus.upgrade`); what
+        the workers sent meanwhile waits in it.
+        """
+        if fd is not None:
+            sock = socket.socket(fileno=fd)
+        else:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            sock.bind(_address(self.name))
-            if not self.name.startswith("@"):
+            if fd is None:
+                sock.bind(_address(self.name))
+            if fd is None and not self.name.startswith("@"):
                 # Workers may run as another user: who sent what is known
                 # from the credentials, so anyone may send.
                 os.chmod(self.name, 0o777)
@@ -99,6 +108,10 @@ class NotifyServer:
         self._sock = sock
         self._loop = loop
         loop.add_reader(sock.fileno(), self._readable)
+
+    def fileno(self) -> Optional[int]:
+        """The socket's fd, None when it is not open."""
+        return None if self._sock is None else self._sock.fileno()
 
     def _readable(self) -> None:
         assert self._sock is not None

@@ -1,9 +1,9 @@
 """Signals to circusd, each routed to the command a client would send.
 
 A handler only records the signal and wakes the router's task; the router
-runs the command (``quit``, ``reloadconfig``, ``reload``) through the same
-command classes the controller uses, so a signal and a request cannot
-drift apart. Installed only when circusd reaps every child (it is then the
+runs the command (``quit``, ``reloadconfig``, ``reload``, ``upgrade``)
+through the same command classes the controller uses, so a signal and a
+request cannot drift apart. Installed only when circusd reaps every child (it is then the
 program, not a library inside someone else's).
 """
 
@@ -24,18 +24,20 @@ logger = logging.getLogger("circus.signals")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 # Their default actions would kill circusd and orphan every child.
-IGNORED_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
-HANDLED_SIGNALS = STOP_SIGNALS + (signal.SIGHUP,) + IGNORED_SIGNALS
+IGNORED_SIGNALS = (signal.SIGUSR1, signal.SIGWINCH)
+HANDLED_SIGNALS = STOP_SIGNALS + (signal.SIGHUP, signal.SIGUSR2) + IGNORED_SIGNALS
 
 
 def command_for(sig: int, config_file: str | None) -> str | None:
     """The name of the command ``sig`` stands for, None for an ignored signal.
 
     SIGHUP re-reads the configuration file, or without a file reloads
-    every watcher.
+    every watcher; SIGUSR2 upgrades circusd in place.
     """
     if sig in STOP_SIGNALS:
         return "quit"
+    if sig == signal.SIGUSR2:
+        return "upgrade"
     if sig == signal.SIGHUP:
         return "reloadconfig" if config_file else "reload"
     return None
@@ -113,6 +115,6 @@ class SignalRouter:
             if isinstance(outcome, Awaitable):
                 await outcome
         except Exception as exc:
-            if sig != signal.SIGHUP:
+            if sig not in (signal.SIGHUP, signal.SIGUSR2):
                 raise  # logged by the task set
-            logger.error("reload failed, nothing changed: %s", exc)
+            logger.error("%s failed, nothing changed: %s", name, exc)

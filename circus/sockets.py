@@ -204,6 +204,21 @@ class CircusSocket(socket.socket):
         self.setblocking(self.blocking)
         self.set_inheritable(True)
 
+    @classmethod
+    def inherited(cls, like: "CircusSocket", fd: int, ours: bool) -> "CircusSocket":
+        """Socket ``like`` (of the configuration) on fd ``fd``, bound by an earlier
+        image of this circusd (``circus.upgrade``); ``ours``: circusd bound it
+        (not its supervisor), so it may unlink its path and hand it over."""
+        sock = cls.__new__(cls)
+        sock._adopt(like.name, fd, like.backlog, like.blocking)
+        sock.systemd = like.systemd
+        sock.umask, sock.replace, sock.interface = like.umask, like.replace, like.interface
+        sock.so_reuseport = like.so_reuseport
+        if like.family == socket.AF_UNIX:
+            sock.path = like.path
+        sock._bound_by = os.getpid() if ours else None
+        return sock
+
     @staticmethod
     def _check(name: str, family: int, type_: int, port: int, so_reuseport: bool) -> None:
         if family != socket.AF_UNIX and not 0 <= port <= 65535:
@@ -264,8 +279,8 @@ class CircusSocket(socket.socket):
         share of the datagrams that nobody reads. A ``systemd`` socket came
         bound: nothing to do.
         """
-        if self.systemd:
-            return
+        if self.systemd or self._bound_by == os.getpid():
+            return  # bound already (by the supervisor, or before an upgrade)
         if self.so_reuseport:
             if self.type not in LISTENING_TYPES:
                 return

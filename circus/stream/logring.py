@@ -86,6 +86,21 @@ class LogRing:
         payload = {"watcher": self.watcher.name, "pid": pid, "stream": stream, "time": now, "lines": texts}
         arbiter.publish("log.%s.%s" % (self.watcher.res_name, stream), payload)
 
+    def hand_over(self) -> dict[str, Any]:
+        """The lines kept and the lines begun, as JSON, for the next image of circusd (circus.upgrade)."""
+        return {"lines": [[line.time, line.pid, line.stream, line.text] for line in self._lines],
+                "partial": [[pid, stream, data.decode("latin-1")] for (pid, stream), data in self._partial.items()]}
+
+    def take_over(self, carried: Optional[dict[str, Any]]) -> None:
+        """Keep what :meth:`hand_over` gave, before any new line."""
+        for when, pid, stream, text in (carried or {}).get("lines", []):
+            line = Line(when, pid, stream, text, len(text.encode("utf-8", "replace")) + 1)
+            self._lines.append(line)
+            self._bytes += line.cost
+        for pid, stream, data in (carried or {}).get("partial", []):
+            self._partial[(pid, stream)] = data.encode("latin-1")
+        self._trim(self.size)
+
     def clear(self) -> None:
         self._lines.clear()
         self._bytes = 0

@@ -111,6 +111,16 @@ class WatcherOutput:
         for stream in self.streams.values():
             _call_optional(stream, "close")
 
+    def hand_over(self, pids):
+        """Before circusd re-executes itself: what the pipes of ``pids`` hold now
+        reaches the streams, which are closed; the pipes stay open, for the new image."""
+        if self._redirector is not None:
+            for pid in pids:
+                self._redirector.drain_process(pid)
+            self._redirector.flush()
+        for stream in self.streams.values():
+            _call_optional(stream, "close")
+
     def _new_redirector(self):
         return Redirector(self._target("stdout"), self._target("stderr"), loop=asyncio.get_running_loop(),
                           tap=self.ring.feed if self.ring else None)

@@ -125,7 +125,9 @@ ACTIVATE = (
 )
 
 
-def test_socket_activation_end_to_end(circusd, tmp_path):
+def start_activated(circusd, tmp_path, env=None):
+    """circusd given a listening socket 'web' the systemd way, with two activated workers on it;
+    (daemon, port)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -133,7 +135,7 @@ def test_socket_activation_end_to_end(circusd, tmp_path):
     worker = tmp_path / "activated.py"
     worker.write_text(ACTIVATED_WORKER)
 
-    daemon = circusd(env={"LISTEN_FDS": "1", "LISTEN_FDNAMES": "web"})
+    daemon = circusd(env=dict(env or {}, LISTEN_FDS="1", LISTEN_FDNAMES="web"))
     daemon.write_ini("""
         [socket:web]
         systemd = true
@@ -146,10 +148,15 @@ def test_socket_activation_end_to_end(circusd, tmp_path):
         use_sockets = true
         listen_fds = true
     """ % (sys.executable, worker))
-    daemon.start(prefix=[sys.executable, "-c", ACTIVATE, str(listener.fileno())],
-                 pass_fds=[listener.fileno()])
-    listener.close()  # circusd holds it now
+    with listener:  # circusd holds it once started
+        daemon.start(prefix=[sys.executable, "-c", ACTIVATE, str(listener.fileno())],
+                     pass_fds=[listener.fileno()])
     until(lambda: len(daemon.children()) == 2, timeout=20, what="two workers")
+    return daemon, port
+
+
+def test_socket_activation_end_to_end(circusd, tmp_path):
+    daemon, port = start_activated(circusd, tmp_path)
     pids = {kid.pid for kid in daemon.children()}
     answers = set()
     deadline = time.monotonic() + 20

@@ -148,7 +148,8 @@ class ReadyWorkers(_Script):
     ``"serve=FD"``, ``"listen=PORT"``, ``"listen-after=S"``,
     ``"healthy-after=S"``, ``"latency=S"``, ``"mode-file=PATH"`` (``broken``
     inside: never ready, never serving), ``"status=TEXT"``, ``"extend=USEC"``,
-    ``"stopping-after=S"``, ``"trigger-after=S"``. Each writes
+    ``"stopping-after=S"``, ``"trigger-after=S"``, ``"ready-on=PATH"``,
+    ``"watchdog-while=PATH"``. Each writes
     ``<marker>.<pid>.json`` (pid, argv, env) at its start.
     """
 

@@ -15,7 +15,7 @@ COMMANDS = get_commands()
 EXPECTED = {
     "add", "decr", "dstats", "get", "globaloptions", "incr", "ipython", "kill", "list", "listen", "logs", "metrics",
     "listsockets", "numprocesses", "numwatchers", "options", "quit", "reload",
-    "reloadconfig", "restart", "rm", "set", "signal", "start", "stats", "status", "stop",
+    "reloadconfig", "restart", "rm", "set", "signal", "start", "stats", "status", "stop", "upgrade",
 }  # fmt: skip
 
 

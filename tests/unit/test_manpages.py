@@ -2,6 +2,7 @@
 parsers, the command registry and the option table, and they render cleanly."""
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -40,6 +41,17 @@ def test_circusd_1_has_every_option_of_its_parser():
     page = manpages.circusd_page()
     for flag in ("--log-level", "--log-output", "--logger-config", "--daemon", "--pidfile", "--init"):
         assert flag.replace("-", "\\-") in page
+
+
+def test_circusd_1_describes_every_signal_circusd_handles_and_sigusr2_is_the_upgrade():
+    from circus.signals import HANDLED_SIGNALS
+
+    page = manpages.circusd_page()
+    signals = page.split('.SH "SIGNALS"')[1].split(".SH")[0]
+    for sig in HANDLED_SIGNALS:
+        assert signal.Signals(sig).name in signals
+    usr2 = signals.split("\\fBSIGUSR2\\fR\n")[1].split(".TP")[0]
+    assert "circusctl upgrade" in usr2
 
 
 def test_text_that_looks_like_roff_is_escaped():

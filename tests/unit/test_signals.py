@@ -19,6 +19,11 @@ def test_sighup_is_reloadconfig_with_a_file_and_reload_without_one():
     assert command_for(signal.SIGHUP, None) == "reload"
 
 
+def test_sigusr2_is_the_upgrade_command():
+    assert command_for(signal.SIGUSR2, "/etc/circus.ini") == "upgrade"
+    assert signal.SIGUSR2 in HANDLED_SIGNALS
+
+
 @pytest.mark.parametrize("sig", IGNORED_SIGNALS)
 def test_signals_whose_default_would_kill_circusd_are_handled_and_ignored(sig):
     assert sig in HANDLED_SIGNALS
@@ -27,5 +32,5 @@ def test_signals_whose_default_would_kill_circusd_are_handled_and_ignored(sig):
 
 def test_every_routed_command_exists_in_the_command_registry():
     routed = {command_for(sig, cfg) for sig in HANDLED_SIGNALS for cfg in ("circus.ini", None)} - {None}
-    assert routed == {"quit", "reloadconfig", "reload"}
+    assert routed == {"quit", "reloadconfig", "reload", "upgrade"}
     assert routed <= set(get_commands())

@@ -9,7 +9,8 @@ itself after ``--listen-after=S`` seconds; ``/health`` answers 503 until
 ``broken`` makes it a worker that never gets ready and never serves;
 ``--extend=USEC`` sends EXTEND_TIMEOUT_USEC=USEC at once, ``--stopping-after=S``
 STOPPING=1 after S seconds (it lives on), ``--trigger-after=S``
-WATCHDOG=trigger. A
+WATCHDOG=trigger; ``--ready-on=PATH`` sends READY=1 once PATH exists,
+``--watchdog-while=PATH`` sends WATCHDOG=1 every 0.1 s while PATH exists. A
 SIGTERM stops accepting, finishes the request in hand, then exits 0.
 """
 import os, select, signal, socket, sys, threading, time
@@ -76,7 +77,9 @@ if not broken and "listen" in opts:
 for thread in servers:
     thread.start()
 
-ready_at = None if broken or "never-ready" in opts else born + float(opts.get("ready-after", 0))
+ready_at = None if broken or "never-ready" in opts or "ready-on" in opts \
+    else born + float(opts.get("ready-after", 0))
+ready_on = None if broken else opts.get("ready-on")
 watchdog_until = born + float(opts.get("watchdog-for", 0))
 if "status" in opts:
     notify("STATUS=%s" % opts["status"])
@@ -89,7 +92,10 @@ while not stopping.is_set():
     if ready_at is not None and now >= ready_at and "NOTIFY_SOCKET" in os.environ:
         notify("READY=1\nSTATUS=serving")
         ready_at = None
-    if now < watchdog_until:
+    if ready_on is not None and os.path.exists(ready_on):
+        notify("READY=1\nSTATUS=serving")
+        ready_on = None
+    if now < watchdog_until or ("watchdog-while" in opts and os.path.exists(opts["watchdog-while"])):
         notify("WATCHDOG=1")
     if trigger_at is not None and now >= trigger_at:
         notify("WATCHDOG=trigger")
