@@ -17,6 +17,8 @@ it, given ``--curve-key`` and ``--server-key`` on their command lines.
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import os
 from typing import Any
@@ -183,6 +185,7 @@ class CurveServer:
         self.clients: dict[bytes, str] = {**full, **readonly, self.public: SELF_NAME}
         self.readonly_names = frozenset(readonly.values()) - {SELF_NAME}
         self._gate: Any = None  # circus.zap.Gate, from start()
+        self._handler: Any = None  # the task of a stopped gate, until stopped()
         self._watches: list[Any] = []  # circus.zap.HandshakeWatch of each secured socket
 
     @classmethod
@@ -231,8 +234,22 @@ class CurveServer:
             watch.close()
         self._watches = []
         if self._gate is not None:
+            # The gate's reader task ends on the loop's next turns; see stopped().
+            self._handler = getattr(self._gate, "_AsyncioAuthenticator__task", None)
             self._gate.stop()
             self._gate = None
+
+    async def stopped(self) -> None:
+        """Wait until the stopped gate's task has let go of its socket's fd.
+
+        Its poller removes its reader only once the cancellation is run: a
+        gate (or any socket) started before would get the same fd number and
+        lose its reader to that late removal.
+        """
+        handler, self._handler = self._handler, None
+        if handler is not None:
+            await asyncio.gather(handler, return_exceptions=True)
+            await asyncio.sleep(0)  # the done callbacks of the poll's future
 
     def helper_args(self, server: bool = False) -> list[str]:
         """What circusd hands its helpers: its own key pair, as client and server key.

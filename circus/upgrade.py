@@ -252,7 +252,7 @@ async def upgrade(arbiter: Arbiter) -> None:
                 await turns.enter_async_context(watcher.turn())
             # A stop asked meanwhile waits for this change: it would be lost in the exec.
             _refuse_if_stopping(arbiter)
-            _reexec(arbiter)
+            await _reexec(arbiter)
 
 
 def _refuse_if_stopping(arbiter: Arbiter) -> None:
@@ -260,7 +260,7 @@ def _refuse_if_stopping(arbiter: Arbiter) -> None:
         raise UpgradeRefused("circusd is stopping")
 
 
-def _reexec(arbiter: Arbiter) -> None:
+async def _reexec(arbiter: Arbiter) -> None:
     """Hand everything over and exec; on an exec failure put the control plane back."""
     for watcher in arbiter.watchers:
         watcher._output.hand_over(watcher.pids)
@@ -285,6 +285,8 @@ def _reexec(arbiter: Arbiter) -> None:
         for fd, was in inheritable.items():
             os.set_inheritable(fd, was)
         logger.error("upgrade: cannot execute %s: %s; circusd goes on unchanged", sys.executable, exc)
+        if arbiter.curve is not None:
+            await arbiter.curve.stopped()
         _reopen_control_plane(arbiter)
         for watcher in arbiter.watchers:
             watcher._output.open()
@@ -301,6 +303,8 @@ def _close_control_plane(arbiter: Arbiter) -> None:
     if arbiter._metrics is not None:
         arbiter._metrics.stop()
         arbiter._metrics = None
+    if arbiter.curve is not None:
+        arbiter.curve.stop()  # the ZAP gate's and the handshake watches' sockets: term() waits for them
     if arbiter._owns_context and arbiter.context is not None:
         arbiter.context.term()  # waits for the lingering messages
         arbiter.context = None
@@ -315,7 +319,9 @@ def _reopen_control_plane(arbiter: Arbiter) -> None:
 
     if arbiter.context is None:
         arbiter.context = zmq.asyncio.Context()
-    arbiter._events = EventPublisher(arbiter.context, arbiter.pubsub_endpoint)
+    if arbiter.curve is not None:
+        arbiter.curve.start(arbiter.context)
+    arbiter._events = EventPublisher(arbiter.context, arbiter.pubsub_endpoint, curve=arbiter.curve)
     arbiter._metrics = serve_arbiter(arbiter, arbiter.metrics_endpoint)
     if arbiter.endpoint:
         arbiter.ctrl = Controller(arbiter, arbiter.endpoint, arbiter.context, endpoint_owner=arbiter.endpoint_owner,

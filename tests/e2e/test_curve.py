@@ -1,6 +1,8 @@
 """CurveZMQ on a real circusd: keys from circusctl keygen, full and read-only clients, strangers."""
 
+import contextlib
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from circus.client import CircusClient, make_message
 from circus.commands import errors, get_commands
 from circus.consumer import CircusConsumer
 from circus.exc import CallError
-from helpers import SLEEPER, repo_env, until
+from helpers import REPO_ROOT, SLEEPER, repo_env, until
 
 WATCHERS = """
 [watcher:sleepers]
@@ -50,10 +52,10 @@ def keys(tmp_path):
     return made
 
 
-@pytest.fixture
-def secured(circusd, keys, tmp_path):
+@contextlib.contextmanager
+def secured_daemon(circusd, keys, tmp_path, env=None):
     """A circusd with Curve on (and a client factory ``connect(key name)``)."""
-    daemon = circusd()
+    daemon = circusd(env=env)
     daemon.write_ini(WATCHERS, circus={
         "curve_secret_key": keys["server"][1],
         "curve_authorized_keys": tmp_path / "authorized",
@@ -70,18 +72,30 @@ def secured(circusd, keys, tmp_path):
         clients.append((client, context))
         return client
 
+    daemon.connect = connect
+    wait_for_keyed_answer(daemon)
+    try:
+        yield daemon
+    finally:
+        for client, context in clients:
+            client.stop()
+            context.term()
+
+
+def wait_for_keyed_answer(daemon, timeout=20):
     def answers():
         try:
-            return connect("admin", timeout=1).send_message("numwatchers")["status"] == "ok"
+            return daemon.connect("admin", timeout=1).send_message("numwatchers")["status"] == "ok"
         except CallError:
             return False
 
-    until(answers, 20, what=lambda: "circusd to answer a keyed client; log:\n%s" % daemon.log()[-2000:])
-    daemon.connect = connect
-    yield daemon
-    for client, context in clients:
-        client.stop()
-        context.term()
+    until(answers, timeout, what=lambda: "circusd to answer a keyed client; log:\n%s" % daemon.log()[-2000:])
+
+
+@pytest.fixture
+def secured(circusd, keys, tmp_path):
+    with secured_daemon(circusd, keys, tmp_path) as daemon:
+        yield daemon
 
 
 def test_keygen_writes_a_pair_the_secret_readable_only_by_its_owner(tmp_path):
@@ -168,9 +182,13 @@ def test_readonly_key_runs_read_commands_and_nothing_else(secured, keys):
 
 
 def test_subscriber_without_keys_gets_nothing_a_keyed_one_gets_events(secured, keys):
-    admin = secured.connect("admin")
-    with CircusConsumer(["watcher."], endpoint=secured.pubsub_endpoint, timeout=0.05) as bare, \
-            CircusConsumer(["watcher."], endpoint=secured.pubsub_endpoint, curve_key=keys["viewer"][1],
+    assert_only_keyed_subscribers_get_events(secured, keys)
+
+
+def assert_only_keyed_subscribers_get_events(daemon, keys):
+    admin = daemon.connect("admin")
+    with CircusConsumer(["watcher."], endpoint=daemon.pubsub_endpoint, timeout=0.05) as bare, \
+            CircusConsumer(["watcher."], endpoint=daemon.pubsub_endpoint, curve_key=keys["viewer"][1],
                            server_key=keys["server"][0], timeout=0.05) as keyed:
         got = []
 
@@ -339,3 +357,59 @@ def test_circusctl_logs_follow_with_keys(circusd, keys, tmp_path):
         follower.wait()
         follower.stdout.close()
         follower.stderr.close()
+
+
+def test_an_upgrade_keeps_curve_on_for_keyed_and_keyless_clients(secured):
+    import re
+
+    admin = secured.connect("admin")
+    before = sorted(admin.send_message("list", name="sleepers")["pids"])
+    secured.signal(signal.SIGUSR2)
+    until(lambda: re.search(r"upgrade: done", secured.log()), timeout=30,
+          what=lambda: "the upgrade to end; log:\n%s" % secured.log()[-3000:])
+
+    def listed():
+        try:
+            return sorted(secured.connect("admin", timeout=1).send_message("list", name="sleepers")["pids"])
+        except CallError:
+            return None
+
+    assert until(listed, 20, what="a keyed client answered after the upgrade") == before
+    with pytest.raises(CallError, match="Timed out"):
+        secured.connect(None, timeout=1).send_message("status")
+    with pytest.raises(CallError, match="Timed out"):
+        secured.connect("stranger", timeout=1).send_message("status")
+    viewer = secured.connect("viewer")
+    assert viewer.send_message("quit")["errno"] == errors.FORBIDDEN
+    assert secured.alive()
+
+
+REFUSE_EXEC = """\
+import os
+flag = %r
+real_execve = os.execve
+
+
+def execve(*args):
+    if os.path.exists(flag):
+        raise PermissionError(13, "the exec was refused")
+    return real_execve(*args)
+
+
+os.execve = execve
+"""
+
+
+def test_a_failed_exec_brings_the_control_plane_back_with_curve_on(circusd, keys, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(REFUSE_EXEC % str(tmp_path / "refuse-exec"))
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(site)])}
+    with secured_daemon(circusd, keys, tmp_path, env=env) as daemon:
+        (tmp_path / "refuse-exec").write_text("")
+        daemon.signal(signal.SIGUSR2)
+        daemon.wait_log(r"upgrade: cannot execute .*the exec was refused")
+        wait_for_keyed_answer(daemon)
+        with pytest.raises(CallError, match="Timed out"):
+            daemon.connect(None, timeout=1).send_message("status")
+        assert_only_keyed_subscribers_get_events(daemon, keys)
