@@ -117,4 +117,5 @@ class SignalRouter:
         except Exception as exc:
             if sig not in (signal.SIGHUP, signal.SIGUSR2):
                 raise  # logged by the task set
-            logger.error("%s failed, nothing changed: %s", name, exc)
+            what = "upgrade" if sig == signal.SIGUSR2 else "reload"
+            logger.error("%s failed, nothing changed: %s", what, exc)

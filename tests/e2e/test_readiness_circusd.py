@@ -288,7 +288,11 @@ def test_readyz_says_which_watcher_has_processes_not_ready(circusd, tmp_path):
             lines = answer.read().decode().splitlines()
         return [line for line in lines if line.startswith("circus_watcher_ready_processes{")]
 
-    code, body = until(readyz, 10, what=lambda: "/readyz to answer; log:\n%s" % daemon.log()[-2000:])
+    def readyz_once_started():
+        answer = readyz()  # before the watcher's start, /readyz says it is stopped
+        return answer if answer and answer[1]["not_ready"].get("app") != "watcher is stopped" else None
+
+    code, body = until(readyz_once_started, 10, what=lambda: "/readyz to answer; log:\n%s" % daemon.log()[-2000:])
     assert code == 503 and body["not_ready"] == {"app": "0 of 1 processes ready"}, body
     assert ready_gauge() == ['circus_watcher_ready_processes{watcher="app"} 0']
     until(lambda: readyz() == (200, {"status": "ready", "not_ready": {}}), 10)
