@@ -139,6 +139,7 @@ class Arbiter:
         self._owns_context = False
         self._orphans = Orphans()
         self.notify = NotifyRouter(self)  # the workers' NOTIFY_SOCKET (circus.health)
+        self.changes = up.Changes()  # wakes waiters for a watcher to be up (each event)
         # circusd's own supervisor (systemd Type=notify); circusd sets it, a
         # program running an arbiter speaks to its own supervisor itself.
         self.supervisor = Supervisor(environ={})
@@ -227,6 +228,7 @@ class Arbiter:
 
     def publish(self, topic, payload):
         """Send ``[topic, json]`` on the event channel; never blocks."""
+        self.changes.happened()
         if self._events is not None:
             self._events.publish(topic, payload)
 

@@ -50,13 +50,44 @@ def not_up(arbiter: Arbiter) -> dict[str, str]:
     return reasons
 
 
+# How long a waiter sleeps when no event came: a safety net for a change that
+# publishes none (every start, spawn, ready, stop and exit does publish one).
+QUIET_RECHECK = 1.0
+
+
+class Changes:
+    """Wakes whoever waits for a watcher to change: the arbiter calls
+    :meth:`happened` for every event it publishes."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None  # only while someone waits
+
+    def happened(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, timeout: float) -> None:
+        """Return at the next change, or after ``timeout`` seconds."""
+        if self._event is None:
+            self._event = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
 async def wait_until_up(watcher: Watcher, give_up: Callable[[], bool]) -> bool:
     """Wait until ``watcher`` is up (True); False once it is stopped (its
-    start failed, or it is not started) or ``give_up()`` says so."""
-    pause = 0.01
+    start failed, or it is not started) or ``give_up()`` says so.
+
+    Checked again at each event of the arbiter (:class:`Changes`)."""
+    changes = getattr(getattr(watcher, "arbiter", None), "changes", None)
     while not is_up(watcher):
         if watcher.is_stopped() or give_up():
             return False
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.1)
+        if changes is None:  # a watcher outside an arbiter
+            await asyncio.sleep(0.1)
+        else:
+            await changes.wait(QUIET_RECHECK)
     return True
